@@ -1,0 +1,58 @@
+# Shared helpers for the scripts in this folder. Source it; do not run it.
+# shellcheck shell=bash
+
+# Print a step heading on stderr, so stdout stays free for results.
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+# Fail with a message that names the missing piece and how to get it.
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Run apt-get install for the named Debian packages when any of them is missing.
+# Works as root (CI and the development machines); otherwise tells what to install.
+apt_ensure() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        die "missing Debian packages: ${missing[*]} (install them with: sudo apt-get install ${missing[*]})"
+    fi
+    step "installing Debian packages: ${missing[*]}"
+    if [ -z "${APT_UPDATED:-}" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+        || die "apt-get install ${missing[*]} failed"
+}
+
+# Python clients written by others (OdooRPC, odoo-client-lib), installed from PyPI into a
+# throwaway venv under target/, used unchanged against our fake Odoo. Prints the venv's python.
+PY_CLIENTS_VENV="${PY_CLIENTS_VENV:-$PWD/target/pyclients}"
+py_clients_ensure() {
+    if [ ! -x "$PY_CLIENTS_VENV/bin/python" ] || ! "$PY_CLIENTS_VENV/bin/python" -c 'import odoorpc, odoolib' 2>/dev/null; then
+        command -v python3 >/dev/null || die "python3 is missing (apt-get install python3 python3-venv)"
+        step "installing OdooRPC and odoo-client-lib into $PY_CLIENTS_VENV"
+        python3 -m venv "$PY_CLIENTS_VENV" >&2 || die "python3 -m venv failed (apt-get install python3-venv)"
+        "$PY_CLIENTS_VENV/bin/pip" install -q --disable-pip-version-check \
+            'OdooRPC==0.10.1' 'odoo-client-lib==2.0.1' >&2 || die "pip install of the Python Odoo clients failed"
+    fi
+    printf '%s\n' "$PY_CLIENTS_VENV/bin/python"
+}
+
+# Wait until a background process (started with its stdout in LOGFILE) prints
+# "listening on URL", then echo URL. Usage: wait_listening PID LOGFILE
+wait_listening() {
+    local pid=$1 log=$2 i
+    for i in $(seq 1 200); do
+        if grep -q '^listening on ' "$log" 2>/dev/null; then
+            sed -n 's/^listening on //p' "$log" | head -n 1
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "process $pid exited before listening (log: $log)"; }
+        sleep 0.05
+    done
+    cat "$log" >&2
+    die "process $pid did not start listening within 10 s (log: $log)"
+}
