@@ -17,6 +17,13 @@ pub enum Error {
         value: String,
     },
 
+    /// A string is not a deployment status (`started`, `succeeded`, `failed`, `rolled_back`).
+    #[error("unknown deployment status `{value}`: expected `started`, `succeeded`, `failed` or `rolled_back`")]
+    UnknownStatus {
+        /// The string that was given.
+        value: String,
+    },
+
     /// A string is not an environment name (`dev`, `staging`, `uat`, `production`).
     #[error("unknown environment `{value}`: expected `dev`, `staging`, `uat` or `production`")]
     UnknownEnvironment {

@@ -13,6 +13,7 @@
 //! | [`Target`] | an Odoo instance: base URL, database, login, secret references |
 //! | [`SecretRef`] | where a secret comes from: `{ env = .. }`, `{ file = .. }`, opted-in plaintext |
 //! | [`Event`], [`EventSink`] | how libraries report progress without printing |
+//! | [`Deployer`], [`DeploymentRecorder`] | how the orchestrator and the rollback crate work together |
 //!
 //! All of them (de)serialize with lower-case names, so they can sit in TOML
 //! configuration as they are.
@@ -33,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod deploy;
 mod environment;
 mod error;
 mod event;
@@ -41,6 +43,10 @@ mod secret;
 mod slot;
 mod target;
 
+pub use deploy::{
+    BoxError, DeployStatus, Deployer, DeploymentOutcome, DeploymentRecorder, NoHistory,
+    RedeployReport, ReleaseRef,
+};
 pub use environment::Environment;
 pub use error::{Error, Result};
 pub use event::{

@@ -1,0 +1,297 @@
+//! The traits through which deployment crates work together without depending on each
+//! other: [`Deployer`] (implemented by the blue-green orchestrator, used by the
+//! previous-release rollback strategy) and [`DeploymentRecorder`] (implemented by the
+//! file-backed history in `deploy-rollback`, used by the orchestrator).
+//!
+//! Neither `deploy-bluegreen` nor `deploy-rollback` depends on the other; the binaries
+//! wire an implementation of one into the other.
+//!
+//! ```
+//! use deploy_core::{DeployStatus, DeploymentOutcome, Environment};
+//!
+//! let outcome = DeploymentOutcome::new("erp", "17.0-2026.11.22", Environment::Production, DeployStatus::Succeeded)
+//!     .with_operator("ci")
+//!     .with_duration(std::time::Duration::from_secs(42));
+//! assert_eq!(outcome.status.as_str(), "succeeded");
+//! ```
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::environment::Environment;
+use crate::error::Error;
+
+/// The error type the traits of this module return: the implementation's own error,
+/// boxed, so that callers can report its whole cause chain without knowing its crate.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What happened to a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployStatus {
+    /// The deployment began.
+    Started,
+    /// The release went live and passed its gates.
+    Succeeded,
+    /// The deployment failed (gates, migration, start-up); the previous release serves.
+    Failed,
+    /// The release was rolled back.
+    RolledBack,
+}
+
+impl DeployStatus {
+    /// Every status.
+    pub const ALL: [DeployStatus; 4] = [
+        DeployStatus::Started,
+        DeployStatus::Succeeded,
+        DeployStatus::Failed,
+        DeployStatus::RolledBack,
+    ];
+
+    /// The canonical name: `started`, `succeeded`, `failed`, `rolled_back`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeployStatus::Started => "started",
+            DeployStatus::Succeeded => "succeeded",
+            DeployStatus::Failed => "failed",
+            DeployStatus::RolledBack => "rolled_back",
+        }
+    }
+}
+
+impl std::fmt::Display for DeployStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DeployStatus {
+    type Err = Error;
+
+    /// Parses a status in any letter case. Besides the canonical names it accepts the
+    /// spellings found in hand-kept logs: `success`, `ok`, `failure`, `rolled back`,
+    /// `rolledback`, `rollback`, `rolled-back`, `start`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownStatus`] for anything else.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "started" | "start" => Ok(DeployStatus::Started),
+            "succeeded" | "success" | "ok" => Ok(DeployStatus::Succeeded),
+            "failed" | "failure" => Ok(DeployStatus::Failed),
+            "rolled_back" | "rolled back" | "rolledback" | "rollback" | "rolled-back" => {
+                Ok(DeployStatus::RolledBack)
+            }
+            _ => Err(Error::UnknownStatus {
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// A release to (re)deploy, as a deployment history knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRef {
+    /// The stack (one Odoo installation).
+    pub stack: String,
+    /// The environment.
+    pub environment: Environment,
+    /// The release or version label.
+    pub release: String,
+    /// Its git sha, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_sha: Option<String>,
+}
+
+/// What a [`Deployer`] did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedeployReport {
+    /// The release now live.
+    pub release: String,
+    /// Whether traffic only had to be switched back to a warm slot (no start needed).
+    pub warm_switch: bool,
+    /// Anything else the deployer reports (slots, gate verdicts), for `--json` output.
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+/// Puts a release back in service.
+///
+/// Implemented by the blue-green orchestrator: when the release's slot is still warm,
+/// traffic is switched back to it; when it is stopped, it is started and gated first,
+/// then traffic is switched.
+///
+/// # Contract
+///
+/// - Called by the previous-release rollback strategy with the last good release from
+///   the history, once per rollback; the caller does not retry it.
+/// - `Ok` means the release is live and serving traffic. `Err` means it is not: the
+///   implementation leaves the currently live release serving if it can.
+/// - It must not touch databases or backups (a database restore is another strategy),
+///   write to the deployment history (the caller records the rollback), or print:
+///   it reports through `tracing`, events and the returned report.
+#[async_trait]
+pub trait Deployer: Send + Sync {
+    /// Makes `release` the live release.
+    ///
+    /// # Errors
+    ///
+    /// Whatever prevented the release from going live.
+    async fn redeploy(&self, release: &ReleaseRef) -> Result<RedeployReport, BoxError>;
+}
+
+/// One step of a deployment's life, as the orchestrator reports it to a
+/// [`DeploymentRecorder`]. It carries no timestamp: the recorder stamps it when it
+/// records it. No field may hold a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentOutcome {
+    /// The stack.
+    pub stack: String,
+    /// The release or version label.
+    pub release: String,
+    /// The environment.
+    pub environment: Environment,
+    /// What happened.
+    pub status: DeployStatus,
+    /// Who (or which pipeline) did it.
+    pub operator: String,
+    /// How long the step took, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+    /// The gates' verdicts, e.g. a gate runner's JSON report or a short text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_summary: Option<serde_json::Value>,
+    /// The backup taken before this deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    /// The git commit deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_sha: Option<String>,
+}
+
+impl DeploymentOutcome {
+    /// An outcome with an empty operator and no duration, gate summary, backup or sha.
+    #[must_use]
+    pub fn new(
+        stack: impl Into<String>,
+        release: impl Into<String>,
+        environment: Environment,
+        status: DeployStatus,
+    ) -> Self {
+        DeploymentOutcome {
+            stack: stack.into(),
+            release: release.into(),
+            environment,
+            status,
+            operator: String::new(),
+            duration: None,
+            gate_summary: None,
+            backup_id: None,
+            git_sha: None,
+        }
+    }
+
+    /// Sets who did it.
+    #[must_use]
+    pub fn with_operator(mut self, operator: impl Into<String>) -> Self {
+        self.operator = operator.into();
+        self
+    }
+
+    /// Sets how long it took.
+    #[must_use]
+    pub fn with_duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// Sets the gates' verdicts.
+    #[must_use]
+    pub fn with_gate_summary(mut self, summary: serde_json::Value) -> Self {
+        self.gate_summary = Some(summary);
+        self
+    }
+
+    /// Sets the pre-deploy backup's id.
+    #[must_use]
+    pub fn with_backup(mut self, backup_id: impl Into<String>) -> Self {
+        self.backup_id = Some(backup_id.into());
+        self
+    }
+
+    /// Sets the git commit deployed.
+    #[must_use]
+    pub fn with_git_sha(mut self, sha: impl Into<String>) -> Self {
+        self.git_sha = Some(sha.into());
+        self
+    }
+}
+
+/// Where deployment outcomes go: a history that `last_good` and the figures read later.
+///
+/// # Contract
+///
+/// - Called by the orchestrator at each step of a deployment (started, then succeeded,
+///   failed or rolled back), in order, from one task at a time per deployment; other
+///   processes may record other deployments concurrently, and the implementation must
+///   keep every record whole.
+/// - `Ok` means the outcome is durably recorded. An `Err` does not undo the deployment:
+///   the orchestrator reports it and goes on.
+/// - It must not print and must not store secrets.
+#[async_trait]
+pub trait DeploymentRecorder: Send + Sync {
+    /// Records one outcome, stamped with the current time.
+    ///
+    /// # Errors
+    ///
+    /// Whatever prevented the record from being stored (I/O, a full disk, a lock).
+    async fn record(&self, outcome: &DeploymentOutcome) -> Result<(), BoxError>;
+}
+
+/// A recorder that drops every outcome, for callers that keep no history.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHistory;
+
+#[async_trait]
+impl DeploymentRecorder for NoHistory {
+    async fn record(&self, _outcome: &DeploymentOutcome) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parses_hand_kept_spellings() {
+        for (text, want) in [
+            ("SUCCESS", DeployStatus::Succeeded),
+            ("rolled back", DeployStatus::RolledBack),
+            ("failure", DeployStatus::Failed),
+            ("started", DeployStatus::Started),
+        ] {
+            assert_eq!(text.parse::<DeployStatus>().unwrap(), want);
+        }
+        assert!(matches!(
+            "maybe".parse::<DeployStatus>(),
+            Err(Error::UnknownStatus { value }) if value == "maybe"
+        ));
+        for status in DeployStatus::ALL {
+            assert_eq!(status.as_str().parse::<DeployStatus>().unwrap(), status);
+        }
+    }
+
+    #[test]
+    fn outcome_serializes_with_snake_case_status() {
+        let outcome =
+            DeploymentOutcome::new("erp", "r1", Environment::Staging, DeployStatus::RolledBack);
+        let json = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(json["status"], "rolled_back");
+        assert_eq!(json["environment"], "staging");
+    }
+}
