@@ -33,8 +33,9 @@ impl fmt::Display for Scope {
 /// Three families:
 /// - **configuration errors** (plan loading, runner construction, see
 ///   [`Error::is_config`]): each names the section, the gate and the field;
-/// - **build errors** ([`Error::NoFactory`], [`Error::Secret`]) while turning a plan into
-///   gates;
+/// - **build errors** ([`Error::NoFactory`], [`Error::Secret`], [`Error::Client`], and
+///   [`Error::MissingField`] / [`Error::InvalidValue`] for a target that lacks what a gate
+///   needs) while turning a plan into gates;
 /// - **check errors** ([`Error::Timeout`], [`Error::Check`], [`Error::Panicked`]): a gate
 ///   *could not run*. A gate that ran and found a problem returns a
 ///   [`Verdict`](crate::Verdict) with [`Outcome::Fail`](crate::Outcome::Fail) instead.
@@ -198,6 +199,17 @@ pub enum Error {
         /// Why (names the variable or file, never the value).
         #[source]
         source: deploy_core::Error,
+    },
+
+    /// A target's clients could not be built from its settings (an URL or a credential
+    /// the HTTP stack refuses).
+    #[error("target `{target}`: cannot build its odoo client")]
+    Client {
+        /// The target.
+        target: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// A check did not finish within its timeout; it was cancelled. Counts as an error

@@ -7,25 +7,52 @@ use std::sync::Arc;
 use deploy_core::secrecy::SecretString;
 use deploy_core::{EventSink, SecretRef, Target};
 
-use crate::builtin::TcpGate;
+use crate::builtin::{
+    AuthenticationGate, ConnectionCache, DatabaseListedGate, FilestoreGate, HealthGate,
+    LoginPageGate, ModulesGate, PostgresGate, ResponseTimeGate, SessionContinuityGate,
+    SmokeCrudGate, TcpGate, VersionGate, WebsocketHealthGate,
+};
 use crate::{Error, Gate, GateKind, GateSettings, GateSpec, Result, Scope};
 
-/// What a [`GateFactory`] gets besides the spec: the gate's target and the event sink
+/// What a [`GateFactory`] gets besides the spec: the gate's target, the plan's other
+/// targets (for gates that involve two, like `session-continuity`) and the event sink
 /// (for warnings while resolving secrets).
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct BuildContext<'a> {
     /// The target the gate checks.
     pub target: &'a Target,
+    /// Every target of the plan (empty when the gate is built outside a plan).
+    pub targets: &'a [Target],
     /// Where to report (e.g. the plaintext-secret warning).
     pub events: &'a dyn EventSink,
 }
 
 impl<'a> BuildContext<'a> {
-    /// A context for building a gate that checks `target`.
+    /// A context for building a gate that checks `target`, with no other targets.
     #[must_use]
     pub fn new(target: &'a Target, events: &'a dyn EventSink) -> Self {
-        BuildContext { target, events }
+        BuildContext {
+            target,
+            targets: &[],
+            events,
+        }
+    }
+
+    /// Sets the plan's targets.
+    #[must_use]
+    pub fn with_targets(mut self, targets: &'a [Target]) -> Self {
+        self.targets = targets;
+        self
+    }
+
+    /// The target named `name`: the gate's own, or one of [`BuildContext::targets`].
+    #[must_use]
+    pub fn find_target(&self, name: &str) -> Option<&'a Target> {
+        if self.target.name == name {
+            return Some(self.target);
+        }
+        self.targets.iter().find(|target| target.name == name)
     }
 
     /// Resolves `secret`, found at `field` in `scope`, reporting to this context's sink.
@@ -81,8 +108,9 @@ pub type BuildFn = dyn Fn(&GateSpec, &BuildContext<'_>) -> Result<Arc<dyn Gate>>
 
 /// A [`GateFactory`] with one build function per [`GateKind`].
 ///
-/// [`Registry::with_builtins`] knows the built-in kinds that need no Odoo client (today:
-/// `tcp`). Binaries register the Odoo kinds, or their own build functions, on top.
+/// [`Registry::with_builtins`] builds every kind with the gates of
+/// [`crate::builtin`]; [`Registry::register`] replaces a kind's build function (with a
+/// test double, or a gate of your own).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -90,12 +118,11 @@ pub type BuildFn = dyn Fn(&GateSpec, &BuildContext<'_>) -> Result<Arc<dyn Gate>>
 /// use deploy_gates::{Gate, GateKind, Registry};
 ///
 /// let mut registry = Registry::with_builtins();
+/// assert!(GateKind::ALL.into_iter().all(|kind| registry.supports(kind)));
 /// registry.register(GateKind::Health, |spec, _cx| {
 ///     Ok(Arc::new(ScriptedGate::new(&spec.name, [Step::pass()])) as Arc<dyn Gate>)
 /// });
-/// assert!(registry.supports(GateKind::Tcp));
-/// assert!(registry.supports(GateKind::Health));
-/// assert!(!registry.supports(GateKind::Modules));
+/// assert!(!Registry::new().supports(GateKind::Modules));
 /// ```
 #[derive(Default)]
 pub struct Registry {
@@ -109,11 +136,27 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry with the built-in kinds that need no Odoo client: `tcp` ([`TcpGate`]).
+    /// A registry that builds every [`GateKind`] with the built-in gates.
+    ///
+    /// The Odoo gates of one target share one
+    /// [`Connection`](crate::builtin::Connection) (built on first use,
+    /// resolving the target's secrets), so a plan's gates reuse connection pools and the
+    /// login. Building a gate checks that its target has what it needs (a database, a
+    /// login, a password...) and returns a configuration error otherwise; nothing is sent
+    /// before the first check.
     #[must_use]
     pub fn with_builtins() -> Self {
+        let connections = Arc::new(ConnectionCache::default());
         let mut registry = Registry::new();
         registry.register(GateKind::Tcp, build_tcp);
+        registry.register(GateKind::Postgres, build_postgres);
+        for kind in GateKind::ALL {
+            if matches!(kind, GateKind::Tcp | GateKind::Postgres) {
+                continue;
+            }
+            let connections = Arc::clone(&connections);
+            registry.register(kind, move |spec, cx| build_odoo(spec, cx, &connections));
+        }
         registry
     }
 
@@ -162,10 +205,59 @@ fn build_tcp(spec: &GateSpec, cx: &BuildContext<'_>) -> Result<Arc<dyn Gate>> {
         GateSettings::Tcp(settings) => Ok(Arc::new(TcpGate::for_target(
             &spec.name, cx.target, settings,
         )?)),
-        other => Err(Error::InvalidSettings {
-            gate: spec.name.clone(),
-            kind: GateKind::Tcp,
-            message: format!("expected tcp settings, got {} settings", other.kind()),
-        }),
+        other => Err(wrong_settings(spec, GateKind::Tcp, other)),
+    }
+}
+
+fn build_postgres(spec: &GateSpec, cx: &BuildContext<'_>) -> Result<Arc<dyn Gate>> {
+    match &spec.settings {
+        GateSettings::Postgres(settings) => {
+            let dsn = cx.resolve_secret(Scope::Gate(spec.name.clone()), "dsn", &settings.dsn)?;
+            Ok(Arc::new(PostgresGate::new(&spec.name, &dsn, settings)?))
+        }
+        other => Err(wrong_settings(spec, GateKind::Postgres, other)),
+    }
+}
+
+/// Builds the gates that talk to Odoo, on the target's shared [`Connection`].
+fn build_odoo(
+    spec: &GateSpec,
+    cx: &BuildContext<'_>,
+    connections: &ConnectionCache,
+) -> Result<Arc<dyn Gate>> {
+    let connection = connections.get(cx.target, cx)?;
+    let name = spec.name.as_str();
+    Ok(match &spec.settings {
+        GateSettings::Health(s) => Arc::new(HealthGate::new(name, connection, s)),
+        GateSettings::WebsocketHealth(s) => Arc::new(WebsocketHealthGate::new(name, connection, s)),
+        GateSettings::LoginPage(s) => Arc::new(LoginPageGate::new(name, connection, s)),
+        GateSettings::DatabaseListed(s) => Arc::new(DatabaseListedGate::new(name, connection, s)?),
+        GateSettings::Authentication(_) => Arc::new(AuthenticationGate::new(name, connection)?),
+        GateSettings::Version(s) => Arc::new(VersionGate::new(name, connection, s)),
+        GateSettings::Modules(s) => Arc::new(ModulesGate::new(name, connection, s)?),
+        GateSettings::SmokeCrud(s) => Arc::new(SmokeCrudGate::new(name, connection, s)?),
+        GateSettings::Filestore(s) => Arc::new(FilestoreGate::new(name, connection, s)?),
+        GateSettings::ResponseTime(s) => Arc::new(ResponseTimeGate::new(name, connection, s)),
+        GateSettings::SessionContinuity(s) => {
+            let from = cx
+                .find_target(&s.from_target)
+                .ok_or_else(|| Error::UnknownTarget {
+                    gate: spec.name.clone(),
+                    target: s.from_target.clone(),
+                })?;
+            let from = connections.get(from, cx)?;
+            Arc::new(SessionContinuityGate::new(name, from, connection)?)
+        }
+        other @ (GateSettings::Tcp(_) | GateSettings::Postgres(_)) => {
+            return Err(wrong_settings(spec, spec.kind(), other))
+        }
+    })
+}
+
+fn wrong_settings(spec: &GateSpec, kind: GateKind, settings: &GateSettings) -> Error {
+    Error::InvalidSettings {
+        gate: spec.name.clone(),
+        kind,
+        message: format!("expected {kind} settings, got {} settings", settings.kind()),
     }
 }

@@ -10,7 +10,9 @@
 //!   schema). Progress goes to a [`deploy_core::EventSink`].
 //! - A [`Plan`] is the TOML file ([`plan`] documents the format); a [`GateFactory`]
 //!   (usually a [`Registry`]) turns its [`GateSpec`]s into gates.
-//! - Built-in gates live in [`builtin`]; [`testing`] has a scripted gate for tests.
+//! - Built-in gates, one per [`GateKind`], live in [`builtin`] (which documents when each
+//!   passes, warns, fails or errs); [`standard`] builds the standard plan for a target
+//!   without a file; [`testing`] has a scripted gate for tests.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -63,6 +65,7 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod settings;
+pub mod standard;
 pub mod testing;
 
 pub use error::{Error, Result, Scope};

@@ -45,20 +45,22 @@
 //! | kind | settings (defaults) |
 //! |---|---|
 //! | `tcp` | `port` (URL's), `connect_timeout` (`"5s"`) |
-//! | `health` | `db_server_status` (`false`) |
-//! | `websocket-health` | `path` (`"/websocket"`) |
-//! | `login-page` | `path` (`"/web/login"`) |
+//! | `health` | `db_server_status` (`false`), `warn_ms` (`2000`) |
+//! | `websocket-health` | `path` (`"/websocket/health"`), `warn_ms` (`2000`) |
+//! | `login-page` | `path` (`"/web/login"`), `warn_ms` (`2000`) |
 //! | `database-listed` | `database` (target's) |
-//! | `postgres` | `dsn` (required secret reference) |
+//! | `postgres` | `dsn` (required secret reference), `warn_percent` (`80`), `fail_percent` (`90`), `connect_timeout` (`"5s"`) |
 //! | `authentication` | none (uses the target's login and password / api_key) |
 //! | `version` | `expected_version`, `expected_release` (both optional) |
-//! | `modules` | `modules` (required, non-empty list) |
-//! | `smoke-crud` | `model` (`"res.partner"`), `cleanup` (`true`) |
-//! | `filestore` | `path` (optional), `warn_percent` (`80`), `fail_percent` (`90`) |
-//! | `response-time` | `routes` (`["/web/login"]`), `requests` (`20`), `concurrency` (`4`), `warn_ms` (`2000`), `fail_ms` (`5000`) |
-//! | `session-continuity` | none |
+//! | `modules` | `modules` (`[]`: only check that no module is pending) |
+//! | `smoke-crud` | `model` (`"res.partner"`), `field` (`"name"`), `values` (`{}`) |
+//! | `filestore` | `size_bytes` (`4096`) |
+//! | `response-time` | `routes` (`["/web/login"]`), `requests` (`20`), `concurrency` (`4`), `warn_ms` (`2000`), `fail_ms` (`5000`), `fail_error_percent` (`10`) |
+//! | `session-continuity` | `from_target` (required: another target's name) |
 //!
-//! Each row is a struct in [`crate::settings`]; see there for what each field does.
+//! Each row is a struct in [`crate::settings`]; see there for what each field does, and
+//! [`crate::builtin`] for what each kind checks and when it passes, warns, fails or
+//! errs.
 //!
 //! # Validation
 //!
@@ -70,7 +72,7 @@
 //! | no `[[gates]]` | [`Error::NoGates`] |
 //! | two gates / targets with one name | [`Error::DuplicateGate`] / [`Error::DuplicateTarget`] |
 //! | `kind` not in the table above | [`Error::UnknownKind`] |
-//! | `target` names no target | [`Error::UnknownTarget`] |
+//! | `target` (or a session-continuity gate's `from_target`) names no target | [`Error::UnknownTarget`] |
 //! | no `target` and not exactly one target | [`Error::MissingField`] |
 //! | `depends_on` names no gate | [`Error::UnknownDependency`] |
 //! | gates depend on each other in a cycle | [`Error::DependencyCycle`] |
@@ -166,6 +168,47 @@ pub struct GateSpec {
 }
 
 impl GateSpec {
+    /// A spec with the [`RunSettings`] defaults: timeout, failure limit, consecutive
+    /// error limit, and no dependencies.
+    ///
+    /// ```
+    /// use deploy_gates::{GateSettings, GateSpec, HealthSettings};
+    ///
+    /// let spec = GateSpec::new("health", "green", GateSettings::Health(HealthSettings::default()))
+    ///     .depends_on(["port"]);
+    /// assert_eq!(spec.depends_on, ["port"]);
+    /// ```
+    #[must_use]
+    pub fn new(name: impl Into<String>, target: impl Into<String>, settings: GateSettings) -> Self {
+        GateSpec {
+            name: name.into(),
+            target: target.into(),
+            timeout: RunSettings::DEFAULT_GATE_TIMEOUT,
+            failure_limit: RunSettings::DEFAULT_FAILURE_LIMIT,
+            consecutive_error_limit: RunSettings::DEFAULT_CONSECUTIVE_ERROR_LIMIT,
+            depends_on: Vec::new(),
+            settings,
+        }
+    }
+
+    /// Adds dependencies.
+    #[must_use]
+    pub fn depends_on<I, S>(mut self, gates: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on.extend(gates.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the check timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// The gate's kind.
     #[must_use]
     pub fn kind(&self) -> GateKind {
@@ -174,6 +217,70 @@ impl GateSpec {
 }
 
 impl Plan {
+    /// A plan built in code (e.g. [`crate::standard`]), validated like a loaded one: run
+    /// settings, unique non-empty names, targets that exist, usable settings values, and
+    /// dependencies without cycles.
+    ///
+    /// # Errors
+    ///
+    /// The configuration errors listed in the [module docs](self) that apply to values
+    /// rather than to TOML syntax.
+    pub fn new(run: RunSettings, targets: Vec<Target>, gates: Vec<GateSpec>) -> Result<Plan> {
+        run.validate()?;
+        if gates.is_empty() {
+            return Err(Error::NoGates);
+        }
+        let mut seen = HashSet::new();
+        for target in &targets {
+            if target.name.trim().is_empty() {
+                return Err(Error::InvalidValue {
+                    scope: Scope::Target(target.name.clone()),
+                    field: "name".to_owned(),
+                    reason: "must not be empty".to_owned(),
+                });
+            }
+            if !seen.insert(target.name.as_str()) {
+                return Err(Error::DuplicateTarget {
+                    name: target.name.clone(),
+                });
+            }
+        }
+        for gate in &gates {
+            if gate.name.trim().is_empty() {
+                return Err(Error::InvalidValue {
+                    scope: Scope::Gate(gate.name.clone()),
+                    field: "name".to_owned(),
+                    reason: "must not be empty".to_owned(),
+                });
+            }
+            if !targets.iter().any(|t| t.name == gate.target) {
+                return Err(Error::UnknownTarget {
+                    gate: gate.name.clone(),
+                    target: gate.target.clone(),
+                });
+            }
+            if gate.timeout.is_zero() {
+                return Err(Error::InvalidValue {
+                    scope: Scope::Gate(gate.name.clone()),
+                    field: "timeout".to_owned(),
+                    reason: "must be above zero".to_owned(),
+                });
+            }
+            gate.settings.validate(&gate.name)?;
+            check_references(&gate.name, &gate.settings, &targets)?;
+        }
+        let graph: Vec<(&str, &[String])> = gates
+            .iter()
+            .map(|g| (g.name.as_str(), g.depends_on.as_slice()))
+            .collect();
+        graph::resolve(&graph)?;
+        Ok(Plan {
+            run,
+            targets,
+            gates,
+        })
+    }
+
     /// Reads and validates the plan at `path`.
     ///
     /// # Errors
@@ -410,6 +517,19 @@ fn targets(raw: Vec<RawTarget>) -> Result<Vec<Target>> {
     Ok(targets)
 }
 
+/// Checks that settings naming a target (`from_target`) name one of `targets`.
+fn check_references(gate: &str, settings: &GateSettings, targets: &[Target]) -> Result<()> {
+    if let GateSettings::SessionContinuity(s) = settings {
+        if !targets.iter().any(|t| t.name == s.from_target) {
+            return Err(Error::UnknownTarget {
+                gate: gate.to_owned(),
+                target: s.from_target.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn gates(raw: Vec<RawGate>, run: &RunSettings, targets: &[Target]) -> Result<Vec<GateSpec>> {
     if raw.is_empty() {
         return Err(Error::NoGates);
@@ -452,6 +572,7 @@ fn gates(raw: Vec<RawGate>, run: &RunSettings, targets: &[Target]) -> Result<Vec
         };
         let timeout = duration(&scope, "timeout", raw.timeout, run.gate_timeout)?;
         let settings = GateSettings::parse(&raw.name, kind, raw.settings)?;
+        check_references(&raw.name, &settings, targets)?;
         gates.push(GateSpec {
             name: raw.name,
             target,

@@ -506,7 +506,8 @@ impl Runner {
                     gate: spec.name.clone(),
                     target: spec.target.clone(),
                 })?;
-            let gate = factory.build(spec, &BuildContext::new(target, events))?;
+            let cx = BuildContext::new(target, events).with_targets(&plan.targets);
+            let gate = factory.build(spec, &cx)?;
             entries.push(GateEntry::from_spec(spec, gate));
         }
         Runner::new(plan.run.clone(), entries)

@@ -6,7 +6,6 @@
 //! keys are errors, so a typo (`warn_msx`) does not silently fall back to a default.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -17,9 +16,8 @@ use crate::{Error, Result, Scope};
 
 /// The kinds of gate a plan can name.
 ///
-/// Only [`GateKind::Tcp`] has a built-in implementation in this crate today; the others
-/// need the Odoo client and are built by a [`GateFactory`](crate::GateFactory) registered
-/// for them.
+/// Every kind has a built-in implementation in [`crate::builtin`], which
+/// [`Registry::with_builtins`](crate::Registry::with_builtins) builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
@@ -28,27 +26,30 @@ pub enum GateKind {
     Tcp,
     /// `health`: `GET /web/health` answers `{"status": "pass"}`.
     Health,
-    /// `websocket-health`: the websocket route (`/websocket`) accepts an upgrade.
+    /// `websocket-health`: `GET /websocket/health` answers `{"status": "pass"}`.
     WebsocketHealth,
-    /// `login-page`: `/web/login` renders.
+    /// `login-page`: `/web/login` answers 200 with a login form.
     LoginPage,
-    /// `database-listed`: the database is in `/web/database/list`.
+    /// `database-listed`: the database is in `/web/database/list` (or, with `list_db`
+    /// off, accepts a login).
     DatabaseListed,
-    /// `postgres`: PostgreSQL answers on a DSN.
+    /// `postgres`: PostgreSQL answers `SELECT 1` on a DSN and has connections to spare.
     Postgres,
     /// `authentication`: the target's login and password (or API key) authenticate.
     Authentication,
     /// `version`: the server reports the expected version and release.
     Version,
-    /// `modules`: the listed modules are installed with no pending upgrade.
+    /// `modules`: the listed modules are installed and no module is pending
+    /// (`to install`, `to upgrade`, `to remove`).
     Modules,
     /// `smoke-crud`: a record can be created, read, written and deleted.
     SmokeCrud,
-    /// `filestore`: an attachment round-trips, and the filestore's disk has room.
+    /// `filestore`: an attachment with known content round-trips with the same checksum.
     Filestore,
     /// `response-time`: routes answer fast enough at a given concurrency.
     ResponseTime,
-    /// `session-continuity`: a web session survives (e.g. a slot switch).
+    /// `session-continuity`: a web session opened on another target is valid on this one
+    /// (so a slot switch does not log users out).
     SessionContinuity,
 }
 
@@ -218,7 +219,7 @@ impl GateSettings {
         Ok(settings)
     }
 
-    fn validate(&self, gate: &str) -> Result<()> {
+    pub(crate) fn validate(&self, gate: &str) -> Result<()> {
         let invalid = |field: &str, reason: String| {
             Err(Error::InvalidValue {
                 scope: Scope::Gate(gate.to_owned()),
@@ -235,10 +236,18 @@ impl GateSettings {
                     return invalid("connect_timeout", "must be above zero".into());
                 }
             }
-            GateSettings::WebsocketHealth(WebsocketHealthSettings { path })
-            | GateSettings::LoginPage(LoginPageSettings { path }) => {
+            GateSettings::Health(s) => {
+                if s.warn_ms == 0 {
+                    return invalid("warn_ms", "must be above zero".into());
+                }
+            }
+            GateSettings::WebsocketHealth(WebsocketHealthSettings { path, warn_ms })
+            | GateSettings::LoginPage(LoginPageSettings { path, warn_ms }) => {
                 if !path.starts_with('/') {
                     return invalid("path", format!("`{path}` must start with `/`"));
+                }
+                if *warn_ms == 0 {
+                    return invalid("warn_ms", "must be above zero".into());
                 }
             }
             GateSettings::Postgres(s) => {
@@ -248,11 +257,18 @@ impl GateSettings {
                         field: "dsn".into(),
                     });
                 }
+                check_percents(s.warn_percent, s.fail_percent).map_err(|(field, reason)| {
+                    Error::InvalidValue {
+                        scope: Scope::Gate(gate.to_owned()),
+                        field: field.to_owned(),
+                        reason,
+                    }
+                })?;
+                if s.connect_timeout == Some(Duration::ZERO) {
+                    return invalid("connect_timeout", "must be above zero".into());
+                }
             }
             GateSettings::Modules(s) => {
-                if s.modules.is_empty() {
-                    return invalid("modules", "must list at least one module".into());
-                }
                 if let Some(empty) = s.modules.iter().find(|m| m.trim().is_empty()) {
                     return invalid("modules", format!("`{empty}` is not a module name"));
                 }
@@ -261,24 +277,31 @@ impl GateSettings {
                 if s.model.trim().is_empty() {
                     return invalid("model", "must not be empty".into());
                 }
+                if s.field.trim().is_empty() {
+                    return invalid("field", "must not be empty".into());
+                }
+                if s.values.contains_key(&s.field) {
+                    return invalid(
+                        "values",
+                        format!("must not set `{}`: the gate writes that field", s.field),
+                    );
+                }
             }
             GateSettings::Filestore(s) => {
-                for (field, value) in [
-                    ("warn_percent", s.warn_percent),
-                    ("fail_percent", s.fail_percent),
-                ] {
-                    if !(value > 0.0 && value <= 100.0) {
-                        return invalid(field, format!("{value} is not in (0, 100]"));
-                    }
-                }
-                if s.warn_percent > s.fail_percent {
+                if s.size_bytes == 0 || s.size_bytes > FilestoreSettings::MAX_SIZE_BYTES {
                     return invalid(
-                        "warn_percent",
+                        "size_bytes",
                         format!(
-                            "{} is above fail_percent ({})",
-                            s.warn_percent, s.fail_percent
+                            "{} is not between 1 and {}",
+                            s.size_bytes,
+                            FilestoreSettings::MAX_SIZE_BYTES
                         ),
                     );
+                }
+            }
+            GateSettings::SessionContinuity(s) => {
+                if s.from_target.trim().is_empty() {
+                    return invalid("from_target", "must name a target".into());
                 }
             }
             GateSettings::ResponseTime(s) => {
@@ -300,15 +323,35 @@ impl GateSettings {
                         format!("{} is above fail_ms ({})", s.warn_ms, s.fail_ms),
                     );
                 }
+                if !(s.fail_error_percent >= 0.0 && s.fail_error_percent <= 100.0) {
+                    return invalid(
+                        "fail_error_percent",
+                        format!("{} is not in [0, 100]", s.fail_error_percent),
+                    );
+                }
             }
-            GateSettings::Health(_)
-            | GateSettings::DatabaseListed(_)
+            GateSettings::DatabaseListed(_)
             | GateSettings::Authentication(_)
-            | GateSettings::Version(_)
-            | GateSettings::SessionContinuity(_) => {}
+            | GateSettings::Version(_) => {}
         }
         Ok(())
     }
+}
+
+/// Checks a warn/fail pair of percentages: both in (0, 100], warn not above fail.
+fn check_percents(warn: f64, fail: f64) -> std::result::Result<(), (&'static str, String)> {
+    for (field, value) in [("warn_percent", warn), ("fail_percent", fail)] {
+        if !(value > 0.0 && value <= 100.0) {
+            return Err((field, format!("{value} is not in (0, 100]")));
+        }
+    }
+    if warn > fail {
+        return Err((
+            "warn_percent",
+            format!("{warn} is above fail_percent ({fail})"),
+        ));
+    }
+    Ok(())
 }
 
 /// Settings of a `tcp` gate.
@@ -332,44 +375,67 @@ pub struct TcpSettings {
 ///
 /// ```toml
 /// db_server_status = true   # default false: also ask Odoo to check its database server
+/// warn_ms = 2000            # default 2000: Warn when the answer took this long or longer
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthSettings {
-    /// Ask `/web/health?db_server_status=1`, which also checks PostgreSQL.
+    /// Ask `/web/health?db_server_status=1`, which also checks PostgreSQL (Odoo 17+).
     #[serde(default)]
     pub db_server_status: bool,
+    /// A passing answer slower than this (milliseconds) is a `Warn`.
+    #[serde(default = "default_probe_warn_ms")]
+    pub warn_ms: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            db_server_status: false,
+            warn_ms: default_probe_warn_ms(),
+        }
+    }
+}
+
+fn default_probe_warn_ms() -> u64 {
+    2000
 }
 
 /// Settings of a `websocket-health` gate.
 ///
 /// ```toml
-/// path = "/websocket"   # default
+/// path = "/websocket/health"   # default
+/// warn_ms = 2000               # default 2000: Warn when the answer took this long or longer
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebsocketHealthSettings {
-    /// The websocket route.
+    /// The bus health route.
     #[serde(default = "default_websocket_path")]
     pub path: String,
+    /// A passing answer slower than this (milliseconds) is a `Warn`.
+    #[serde(default = "default_probe_warn_ms")]
+    pub warn_ms: u64,
 }
 
 impl Default for WebsocketHealthSettings {
     fn default() -> Self {
         WebsocketHealthSettings {
             path: default_websocket_path(),
+            warn_ms: default_probe_warn_ms(),
         }
     }
 }
 
 fn default_websocket_path() -> String {
-    "/websocket".to_owned()
+    "/websocket/health".to_owned()
 }
 
 /// Settings of a `login-page` gate.
 ///
 /// ```toml
 /// path = "/web/login"   # default
+/// warn_ms = 2000        # default 2000: Warn when the page took this long or longer
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -377,12 +443,16 @@ pub struct LoginPageSettings {
     /// The login route.
     #[serde(default = "default_login_path")]
     pub path: String,
+    /// A page slower than this (milliseconds) is a `Warn`.
+    #[serde(default = "default_probe_warn_ms")]
+    pub warn_ms: u64,
 }
 
 impl Default for LoginPageSettings {
     fn default() -> Self {
         LoginPageSettings {
             path: default_login_path(),
+            warn_ms: default_probe_warn_ms(),
         }
     }
 }
@@ -408,12 +478,39 @@ pub struct DatabaseListedSettings {
 ///
 /// ```toml
 /// dsn = { env = "PG_DSN" }   # required; a secret reference (it holds a password)
+/// warn_percent = 80          # default 80: Warn when this share of max_connections is in use
+/// fail_percent = 90          # default 90: Fail from this share on
+/// connect_timeout = "5s"     # default 5s, and never beyond the gate's own timeout
 /// ```
+/// The connection is made without TLS (`NoTls`): point the DSN at a PostgreSQL reachable
+/// on a private network or loopback.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSettings {
     /// Connection string, e.g. `postgres://odoo:...@db:5432/postgres`.
     pub dsn: SecretRef,
+    /// Connections in use (percent of `max_connections`) from which the verdict is `Warn`.
+    #[serde(default = "default_warn_percent")]
+    pub warn_percent: f64,
+    /// Connections in use (percent of `max_connections`) from which the verdict is `Fail`.
+    #[serde(default = "default_fail_percent")]
+    pub fail_percent: f64,
+    /// How long connecting may take.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub connect_timeout: Option<Duration>,
+}
+
+impl PostgresSettings {
+    /// Settings with the default thresholds for `dsn`.
+    #[must_use]
+    pub fn new(dsn: SecretRef) -> Self {
+        PostgresSettings {
+            dsn,
+            warn_percent: default_warn_percent(),
+            fail_percent: default_fail_percent(),
+            connect_timeout: None,
+        }
+    }
 }
 
 /// Settings of an `authentication` gate: none; it uses the target's `login` and
@@ -444,20 +541,25 @@ pub struct VersionSettings {
 /// Settings of a `modules` gate.
 ///
 /// ```toml
-/// modules = ["sale", "stock"]   # required, at least one
+/// modules = ["sale", "stock"]   # default []: only check that no module is pending
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModulesSettings {
-    /// Modules that must be `installed` (not `to upgrade`, `to install`, ...).
+    /// Modules that must be `installed`. Whatever this lists, no module of the database
+    /// may be `to install`, `to upgrade` or `to remove`.
+    #[serde(default)]
     pub modules: Vec<String>,
 }
 
-/// Settings of a `smoke-crud` gate.
+/// Settings of a `smoke-crud` gate: create a record, read it back, write it, read it
+/// back, delete it, check it is gone. The record is always deleted, also when a step
+/// fails or the check is cancelled by its timeout.
 ///
 /// ```toml
-/// model = "res.partner"   # default
-/// cleanup = true          # default: delete the record afterwards
+/// model = "res.partner"              # default
+/// field = "name"                     # default: a char field the gate writes and reads back
+/// values = { is_company = false }    # default {}: other values the model needs on create
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -465,16 +567,21 @@ pub struct SmokeCrudSettings {
     /// Model to create, read, write and delete a record of.
     #[serde(default = "default_model")]
     pub model: String,
-    /// Delete the record at the end.
-    #[serde(default = "default_true")]
-    pub cleanup: bool,
+    /// A text (`char`) field of `model`: set on create, changed by the write, compared on
+    /// each read.
+    #[serde(default = "default_field")]
+    pub field: String,
+    /// Further values for `create` (required fields of the model, say).
+    #[serde(default)]
+    pub values: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for SmokeCrudSettings {
     fn default() -> Self {
         SmokeCrudSettings {
             model: default_model(),
-            cleanup: true,
+            field: default_field(),
+            values: serde_json::Map::new(),
         }
     }
 }
@@ -483,39 +590,40 @@ fn default_model() -> String {
     "res.partner".to_owned()
 }
 
-fn default_true() -> bool {
-    true
+fn default_field() -> String {
+    "name".to_owned()
 }
 
-/// Settings of a `filestore` gate.
+/// Settings of a `filestore` gate: create an `ir.attachment` with `size_bytes` of known
+/// content, read it back, compare the content and its SHA-1 checksum (Odoo's `checksum`
+/// field), delete it.
 ///
 /// ```toml
-/// path = "/var/lib/odoo/filestore"   # optional: check the disk holding it
-/// warn_percent = 80                  # default 80: Warn at or above this disk usage
-/// fail_percent = 90                  # default 90: Fail at or above this disk usage
+/// size_bytes = 4096   # default 4096, at most 16 MiB
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilestoreSettings {
-    /// Local path of the filestore, when the gate runs where it is mounted.
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-    /// Disk usage (percent) from which the verdict is `Warn`.
-    #[serde(default = "default_warn_percent")]
-    pub warn_percent: f64,
-    /// Disk usage (percent) from which the verdict is `Fail`.
-    #[serde(default = "default_fail_percent")]
-    pub fail_percent: f64,
+    /// Size of the attachment's content.
+    #[serde(default = "default_size_bytes")]
+    pub size_bytes: u64,
+}
+
+impl FilestoreSettings {
+    /// The largest `size_bytes` accepted: 16 MiB.
+    pub const MAX_SIZE_BYTES: u64 = 16 * 1024 * 1024;
 }
 
 impl Default for FilestoreSettings {
     fn default() -> Self {
         FilestoreSettings {
-            path: None,
-            warn_percent: default_warn_percent(),
-            fail_percent: default_fail_percent(),
+            size_bytes: default_size_bytes(),
         }
     }
+}
+
+fn default_size_bytes() -> u64 {
+    4096
 }
 
 fn default_warn_percent() -> f64 {
@@ -526,8 +634,9 @@ fn default_fail_percent() -> f64 {
     90.0
 }
 
-/// Settings of a `response-time` gate: `requests` requests spread over `routes`,
-/// `concurrency` at a time; the 95th percentile decides.
+/// Settings of a `response-time` gate: `requests` GET requests spread over `routes`
+/// (round robin), `concurrency` at a time; the 95th percentile and the error share
+/// decide.
 ///
 /// ```toml
 /// routes = ["/web/login", "/web/health"]   # default ["/web/login"]
@@ -535,8 +644,10 @@ fn default_fail_percent() -> f64 {
 /// concurrency = 4                          # default 4
 /// warn_ms = 2000                           # default 2000: Warn when p95 >= this
 /// fail_ms = 5000                           # default 5000: Fail when p95 >= this
+/// fail_error_percent = 10                  # default 10: Fail when this share of requests
+///                                          # erred (any error at all is a Warn)
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseTimeSettings {
     /// Routes to request, relative to the target URL.
@@ -554,6 +665,10 @@ pub struct ResponseTimeSettings {
     /// p95 (milliseconds) from which the verdict is `Fail`.
     #[serde(default = "default_fail_ms")]
     pub fail_ms: u64,
+    /// Share of requests (percent) that erred (HTTP 4xx/5xx, no answer) from which the
+    /// verdict is `Fail`; 0 fails on any error.
+    #[serde(default = "default_fail_error_percent")]
+    pub fail_error_percent: f64,
 }
 
 impl Default for ResponseTimeSettings {
@@ -564,8 +679,13 @@ impl Default for ResponseTimeSettings {
             concurrency: default_concurrency(),
             warn_ms: default_warn_ms(),
             fail_ms: default_fail_ms(),
+            fail_error_percent: default_fail_error_percent(),
         }
     }
+}
+
+fn default_fail_error_percent() -> f64 {
+    10.0
 }
 
 fn default_routes() -> Vec<String> {
@@ -588,11 +708,19 @@ fn default_fail_ms() -> u64 {
     5000
 }
 
-/// Settings of a `session-continuity` gate: none; it logs in with the target's
-/// credentials and checks the session stays valid.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+/// Settings of a `session-continuity` gate: it opens a web session on `from_target`
+/// (the live slot, with that target's login and password) and checks that the gate's own
+/// target accepts it.
+///
+/// ```toml
+/// from_target = "blue"   # required: the name of another [[targets]] entry
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SessionContinuitySettings {}
+pub struct SessionContinuitySettings {
+    /// The target on which the session is opened.
+    pub from_target: String,
+}
 
 /// Deserializes an optional humantime duration (`"3s"`).
 fn opt_duration<'de, D: Deserializer<'de>>(

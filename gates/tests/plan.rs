@@ -78,13 +78,17 @@ fn the_example_plan_parses() {
                     concurrency: 4,
                     warn_ms: 2000,
                     fail_ms: 5000,
+                    fail_error_percent: 10.0,
                 }
             );
         }
         other => panic!("{other:?}"),
     }
     match &plan.gate("postgres").unwrap().settings {
-        GateSettings::Postgres(s) => assert_eq!(s.dsn, SecretRef::env("PG_DSN")),
+        GateSettings::Postgres(s) => {
+            assert_eq!(s.dsn, SecretRef::env("PG_DSN"));
+            assert_eq!((s.warn_percent, s.fail_percent), (80.0, 90.0));
+        }
         other => panic!("{other:?}"),
     }
     match &plan.gate("modules").unwrap().settings {
@@ -92,10 +96,25 @@ fn the_example_plan_parses() {
         other => panic!("{other:?}"),
     }
     match &plan.gate("filestore").unwrap().settings {
-        GateSettings::Filestore(s) => assert_eq!((s.warn_percent, s.fail_percent), (80.0, 90.0)),
+        GateSettings::Filestore(s) => assert_eq!(s.size_bytes, 4096),
         other => panic!("{other:?}"),
     }
-    assert_eq!(plan.gate("blue-sessions").unwrap().target, "blue");
+    match &plan.gate("smoke").unwrap().settings {
+        GateSettings::SmokeCrud(s) => {
+            assert_eq!(
+                (s.model.as_str(), s.field.as_str()),
+                ("res.partner", "name")
+            );
+            assert_eq!(s.values["is_company"], serde_json::json!(false));
+        }
+        other => panic!("{other:?}"),
+    }
+    let sessions = plan.gate("blue-sessions").unwrap();
+    assert_eq!(sessions.target, "green");
+    match &sessions.settings {
+        GateSettings::SessionContinuity(s) => assert_eq!(s.from_target, "blue"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -468,11 +487,22 @@ fn invalid_kind_settings() {
         "{err}"
     );
     // Required settings.
-    let err = gate("modules", "").unwrap_err();
+    let err = gate("session-continuity", "").unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidSettings { message, .. } if message.contains("modules")),
+        matches!(&err, Error::InvalidSettings { message, .. } if message.contains("from_target")),
         "{err}"
     );
+    // ...naming a target that exists.
+    let err = gate("session-continuity", "from_target = \"blue\"").unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownTarget { gate, target } if gate == "g" && target == "blue"),
+        "{err}"
+    );
+    // A modules gate without modules only checks that none is pending.
+    match &gate("modules", "").unwrap().gates[0].settings {
+        GateSettings::Modules(s) => assert!(s.modules.is_empty()),
+        other => panic!("{other:?}"),
+    }
     let err = gate("postgres", "").unwrap_err();
     assert!(
         matches!(&err, Error::InvalidSettings { message, .. } if message.contains("dsn")),
@@ -488,10 +518,27 @@ fn invalid_setting_values() {
         ("response-time", "concurrency = 0", "concurrency"),
         ("response-time", "routes = []", "routes"),
         ("response-time", "routes = [\"web/login\"]", "routes"),
-        ("filestore", "warn_percent = 95", "warn_percent"),
-        ("filestore", "fail_percent = 120", "fail_percent"),
-        ("modules", "modules = []", "modules"),
+        (
+            "response-time",
+            "fail_error_percent = 101",
+            "fail_error_percent",
+        ),
+        ("filestore", "size_bytes = 0", "size_bytes"),
+        ("filestore", "size_bytes = 99999999999", "size_bytes"),
+        (
+            "postgres",
+            "dsn = { env = \"X\" }\nwarn_percent = 95",
+            "warn_percent",
+        ),
+        (
+            "postgres",
+            "dsn = { env = \"X\" }\nfail_percent = 120",
+            "fail_percent",
+        ),
+        ("modules", "modules = [\" \"]", "modules"),
         ("smoke-crud", "model = \"\"", "model"),
+        ("smoke-crud", "values = { name = \"x\" }", "values"),
+        ("health", "warn_ms = 0", "warn_ms"),
         ("login-page", "path = \"web\"", "path"),
         ("tcp", "port = 0", "port"),
     ];

@@ -150,10 +150,17 @@ fn kinds_without_a_factory_are_reported() {
         "#
     .parse()
     .unwrap();
-    let err = Runner::from_plan(&plan, &Registry::with_builtins(), &NullSink).unwrap_err();
+    let mut registry = Registry::new();
+    registry.register(GateKind::Tcp, |spec, cx| {
+        Ok(Arc::new(TcpGate::for_target(
+            &spec.name,
+            cx.target,
+            &TcpSettings::default(),
+        )?) as Arc<dyn Gate>)
+    });
+    let err = Runner::from_plan(&plan, &registry, &NullSink).unwrap_err();
     assert!(matches!(err, Error::NoFactory { gate, kind: GateKind::Health } if gate == "health"));
 
-    let mut registry = Registry::with_builtins();
     registry.register(GateKind::Health, |spec, cx| {
         assert_eq!(cx.target.name, "t");
         Ok(Arc::new(ScriptedGate::new(&spec.name, [Step::pass()])) as Arc<dyn Gate>)

@@ -1,0 +1,199 @@
+//! The `websocket-health` and `login-page` gates: plain `GET`s of a route.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::common::{budget, chain, excerpt, http_get, human, millis, Connection};
+use crate::{Gate, GateContext, LoginPageSettings, Result, Verdict, WebsocketHealthSettings};
+
+/// Bodies are read up to this size: a login page is a few kB.
+const MAX_BODY: usize = 256 * 1024;
+
+/// Checks the bus: `GET /websocket/health` (Odoo 16+) answers `{"status": "pass"}`.
+///
+/// | outcome | when |
+/// |---|---|
+/// | `Pass` | HTTP 200 with `{"status": "pass"}` |
+/// | `Warn` | a pass slower than `warn_ms` |
+/// | `Fail` | any other status or body (a 404 means no bus route: Odoo before 16, or a proxy sending `/websocket` elsewhere), no answer |
+/// | `Err` | only when no time is left before the deadline |
+///
+/// Values: `elapsed_ms`, `http_status`.
+#[derive(Debug, Clone)]
+pub struct WebsocketHealthGate {
+    name: String,
+    connection: Arc<Connection>,
+    path: String,
+    warn_after: Duration,
+}
+
+impl WebsocketHealthGate {
+    /// A gate named `name` checking `connection`'s target.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        connection: Arc<Connection>,
+        settings: &WebsocketHealthSettings,
+    ) -> Self {
+        WebsocketHealthGate {
+            name: name.into(),
+            connection,
+            path: settings.path.clone(),
+            warn_after: Duration::from_millis(settings.warn_ms),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Status {
+    status: String,
+}
+
+#[async_trait]
+impl Gate for WebsocketHealthGate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(&self, cx: &GateContext) -> Result<Verdict> {
+        let url = self.connection.endpoint(&self.path);
+        let answer = match http_get(
+            self.connection.http(),
+            &url,
+            budget(cx, &self.name)?,
+            MAX_BODY,
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(err) => {
+                return Ok(Verdict::fail(format!(
+                    "no answer from {}: {}",
+                    self.path,
+                    chain(&err)
+                )))
+            }
+        };
+        let status = serde_json::from_slice::<Status>(&answer.body)
+            .map(|s| s.status)
+            .ok();
+        let verdict = match (answer.status, status.as_deref()) {
+            (200, Some("pass")) if answer.elapsed >= self.warn_after => Verdict::warn(format!(
+                "pass, but slow: {} (warn_ms {})",
+                human(answer.elapsed),
+                self.warn_after.as_millis()
+            )),
+            (200, Some("pass")) => Verdict::pass(format!("pass in {}", human(answer.elapsed))),
+            (404, _) => Verdict::fail(format!(
+                "{} answers 404: no bus route (Odoo before 16, or the proxy routes it elsewhere)",
+                self.path
+            )),
+            (code, Some(other)) => Verdict::fail(format!("status \"{other}\" (http {code})")),
+            (code, None) => Verdict::fail(format!(
+                "http {code}, not a health answer: {}",
+                excerpt(&answer.body)
+            )),
+        };
+        Ok(verdict
+            .with_value("elapsed_ms", millis(answer.elapsed))
+            .with_value("http_status", f64::from(answer.status)))
+    }
+}
+
+/// Checks that the login page renders: `GET /web/login` answers 200 with a login form.
+///
+/// The request carries no `?db=` (Odoo answers that with a redirect that sets the
+/// session's database): on a server with several databases and no `dbfilter`, the page
+/// redirects to the database selector, and the gate fails, as a user's browser would.
+///
+/// | outcome | when |
+/// |---|---|
+/// | `Pass` | HTTP 200 with a login form (`name="login"` and `name="password"` inputs) |
+/// | `Warn` | HTTP 200 without a recognisable form (a customised page?); a page slower than `warn_ms` |
+/// | `Fail` | a redirect (to `/web/database/selector` when no database is chosen or PostgreSQL is down), any other status, no answer |
+/// | `Err` | only when no time is left before the deadline |
+///
+/// Values: `elapsed_ms`, `http_status`, `bytes`.
+#[derive(Debug, Clone)]
+pub struct LoginPageGate {
+    name: String,
+    connection: Arc<Connection>,
+    path: String,
+    warn_after: Duration,
+}
+
+impl LoginPageGate {
+    /// A gate named `name` checking `connection`'s target.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        connection: Arc<Connection>,
+        settings: &LoginPageSettings,
+    ) -> Self {
+        LoginPageGate {
+            name: name.into(),
+            connection,
+            path: settings.path.clone(),
+            warn_after: Duration::from_millis(settings.warn_ms),
+        }
+    }
+}
+
+#[async_trait]
+impl Gate for LoginPageGate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(&self, cx: &GateContext) -> Result<Verdict> {
+        let url = self.connection.endpoint(&self.path);
+        let answer = match http_get(
+            self.connection.http(),
+            &url,
+            budget(cx, &self.name)?,
+            MAX_BODY,
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(err) => {
+                return Ok(Verdict::fail(format!(
+                    "no answer from {}: {}",
+                    self.path,
+                    chain(&err)
+                )))
+            }
+        };
+        let page = String::from_utf8_lossy(&answer.body);
+        let has_form = page.contains("name=\"login\"") && page.contains("name=\"password\"");
+        let verdict = match answer.status {
+            200 if !has_form => Verdict::warn(format!(
+                "http 200, but the page has no login form (customised?): {}",
+                excerpt(&answer.body)
+            )),
+            200 if answer.elapsed >= self.warn_after => Verdict::warn(format!(
+                "login form, but slow: {} (warn_ms {})",
+                human(answer.elapsed),
+                self.warn_after.as_millis()
+            )),
+            200 => Verdict::pass(format!("login form in {}", human(answer.elapsed))),
+            code @ 300..=399 => {
+                let location = answer.location.as_deref().unwrap_or("nowhere");
+                let hint = if location.contains("/web/database/selector") {
+                    ": no database chosen (several databases and no dbfilter, or PostgreSQL down)"
+                } else {
+                    ""
+                };
+                Verdict::fail(format!("http {code}: redirected to {location}{hint}"))
+            }
+            code => Verdict::fail(format!("http {code}: {}", excerpt(&answer.body))),
+        };
+        Ok(verdict
+            .with_value("elapsed_ms", millis(answer.elapsed))
+            .with_value("http_status", f64::from(answer.status))
+            .with_value("bytes", answer.body.len() as f64))
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The README's demo command: the main job on an embedded default.
+#
+# Builds the binaries, starts the built-in fake Odoo (odoo-fake) on a free loopback port
+# and drives it with the odoo-rpc binary: version, health, login, create, search-read,
+# and one error path, so a newcomer sees the client work end to end in one command.
+# Until `odoo-gate demo` lands (issue 3) this script is the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+version=${ODOO_VERSION:-17.0}
+step "building odoo-fake and odoo-rpc"
+cargo build -q --release -p odoo-fixtures -p odoo-deploy --bin odoo-fake --bin odoo-rpc
+mkdir -p target/demo
+log=target/demo/odoo-fake.log
+export DEMO_PASSWORD=admin
+target/release/odoo-fake --listen 127.0.0.1:0 --odoo-version "$version" --db demo \
+    --user admin --password-env DEMO_PASSWORD --release demo-blue >"$log" 2>&1 &
+fake_pid=$!
+trap 'kill "$fake_pid" 2>/dev/null || true' EXIT
+url=$(wait_listening "$fake_pid" "$log")
+step "fake Odoo $version listening on $url"
+
+export ODOO_URL=$url ODOO_DB=demo ODOO_USER=admin ODOO_PASSWORD=admin
+rpc() { printf '$ odoo-rpc %s\n' "$*" >&2; target/release/odoo-rpc "$@"; }
+rpc version
+rpc health --db-status
+rpc db-list
+rpc login
+rpc call res.partner create '[{"name": "Demo Company", "is_company": true}]'
+rpc search-read res.partner --domain '[["is_company", "=", true]]' --fields name,is_company --limit 5
+rpc call ir.module.module search_read '[[["state", "=", "installed"]]]' --kwargs '{"fields": ["name", "state"]}'
+step "an error path: a wrong password exits 1 with Odoo's error name"
+set +e
+ODOO_PASSWORD=wrong target/release/odoo-rpc login
+code=$?
+set -e
+printf 'exit code %s\n' "$code" >&2
+[ "$code" -eq 1 ] || die "expected exit code 1 for a wrong password, got $code"
+step "demo finished"
