@@ -271,6 +271,21 @@ pub enum Error {
         environment: String,
     },
 
+    /// The latest deployment was already rolled back, so the release to go back to is
+    /// live already; rolling back further needs the bad release named explicitly.
+    #[error(
+        "the latest deployment of {stack} in {environment} ({release}) was already rolled back; \
+         name the release to replace to roll back further"
+    )]
+    AlreadyRolledBack {
+        /// The stack.
+        stack: String,
+        /// The environment.
+        environment: String,
+        /// The release that was rolled back.
+        release: String,
+    },
+
     /// The [`Deployer`](crate::Deployer) failed to redeploy a release.
     #[error("redeploying {release} failed: {source}")]
     Deployer {

@@ -191,13 +191,24 @@ impl<D: Deployer> PreviousRelease<D> {
         tokio::task::spawn_blocking(move || {
             let bad = match &c.bad_release {
                 Some(b) => b.clone(),
-                None => history
-                    .latest(&c.stack, c.environment)?
-                    .map(|r| r.release)
-                    .ok_or_else(|| Error::NoGoodRelease {
-                        stack: c.stack.clone(),
-                        environment: c.environment.to_string(),
-                    })?,
+                None => {
+                    let latest = history.latest(&c.stack, c.environment)?.ok_or_else(|| {
+                        Error::NoGoodRelease {
+                            stack: c.stack.clone(),
+                            environment: c.environment.to_string(),
+                        }
+                    })?;
+                    // A second rollback in a row must not silently "redo" the first one
+                    // (or walk further back): the good release is live already.
+                    if latest.status == DeployStatus::RolledBack {
+                        return Err(Error::AlreadyRolledBack {
+                            stack: c.stack.clone(),
+                            environment: c.environment.to_string(),
+                            release: latest.release,
+                        });
+                    }
+                    latest.release
+                }
             };
             let good = history
                 .previous_good(&c.stack, c.environment, &bad)?

@@ -263,3 +263,37 @@ fn policies_parse_from_toml_and_bad_ones_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_second_rollback_in_a_row_is_refused_instead_of_redone() {
+    let (_dir, history) = history_with_bad_release();
+    let deployer = RecordingDeployer::default();
+    let strategy = PreviousRelease::new(history.clone(), deployer.clone());
+    let ctx = RollbackContext::new("shop", Environment::Production, "alice");
+    let first = execute_recorded(&strategy, &ctx, &history).await.unwrap();
+    assert_eq!(first.live_release.as_deref(), Some("r2"));
+    let records_after_first = history.read_stack("shop").unwrap().len();
+
+    let err = execute_recorded(&strategy, &ctx, &history)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AlreadyRolledBack { release, .. } if release == "r3"),
+        "{err:?}"
+    );
+    assert_eq!(
+        deployer.calls.lock().unwrap().len(),
+        1,
+        "nothing redeployed twice"
+    );
+    assert_eq!(
+        history.read_stack("shop").unwrap().len(),
+        records_after_first,
+        "no duplicate rolled_back record"
+    );
+
+    // Naming the release to replace rolls back further, on purpose.
+    let further = ctx.clone().with_bad_release("r2");
+    let outcome = strategy.execute(&further).await.unwrap();
+    assert_eq!(outcome.live_release.as_deref(), Some("r1"));
+}
