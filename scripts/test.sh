@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: everything CI checks, on a fresh clone.
 #
-# It installs and starts what the suite needs when it is missing, then runs:
+# It installs and starts what the suite needs when it is missing (Debian's nginx,
+# haproxy and postgresql, a PostgreSQL cluster on 127.0.0.1, a Python venv under target/;
+# it checks that the Docker engine answers), then runs:
 #   1. cargo fmt --check
 #   2. cargo clippy --all-targets -D warnings
 #   3. cargo test (unit, integration and doc tests of every crate)
@@ -16,7 +18,19 @@ cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup (https://rustup.rs)"
 
 step "components"
-# Docker-, nginx-, HAProxy- and PostgreSQL-backed suites add their packages here as they land.
+# C toolchain pieces for git2's libgit2/libssh2 (Debian's packages).
+apt_ensure pkg-config libssl-dev
+# nginx and HAProxy (Debian's packages) for the deploy-bluegreen tests; each test starts
+# its own instances on loopback ports in temp dirs.
+bash scripts/ensure-proxies.sh
+# A throwaway PostgreSQL cluster on 127.0.0.1 for the database gate and backup tests.
+pg_env=$(bash scripts/ensure-postgres.sh)
+eval "$pg_env"
+# The Docker engine runs the blue and green slots; nothing can be pulled, so the tests
+# build their image (odoo-fake, static, FROM scratch) through scripts/build-fake-image.sh.
+command -v docker >/dev/null || die "docker is missing: install Docker Engine and start it"
+docker info >/dev/null 2>&1 || die "the Docker engine does not answer: start it (dockerd)"
+# Python Odoo clients written by others, for the fidelity check at the end.
 PY=$(py_clients_ensure)
 
 step "cargo fmt --check"

@@ -1,0 +1,1052 @@
+//! The stack file: one Odoo installation's slots, proxy, gate plans and deployment
+//! settings, in TOML.
+//!
+//! [`StackConfig::load`] parses and validates it in one go; relative paths are taken from
+//! the file's directory. Unknown keys are errors. Durations are humantime strings
+//! (`"500ms"`, `"30s"`, `"15m"`). A complete, commented example is
+//! `bluegreen/examples/stack.toml`.
+//!
+//! ```toml
+//! stack = "shop"                  # required: containers <stack>-blue / <stack>-green, labels, lock
+//! environment = "production"      # dev | staging | uat | production (default production)
+//! image = "odoo:17.0"             # default image of deploy and canary (--image overrides)
+//! state_dir = "/var/lib/odoo-bluegreen"   # lock file and journal (default: .odoo-bluegreen/ next to the file)
+//! history_dir = "/var/lib/odoo-deploy/history"   # optional: where deployments are recorded
+//!
+//! [slots]
+//! args = ["--db-filter", "^shop$"]  # the container's command; {release}, {slot}, {stack} are replaced
+//! container_http_port = 8069        # default 8069
+//! container_realtime_port = 8072    # omit when the image serves /websocket on its HTTP port
+//! health_path = "/web/health"       # readiness, polled on the published HTTP port
+//! ready_timeout = "120s"            # default 60s
+//! stop_grace = "30s"                # SIGTERM, then SIGKILL after this (default 30s)
+//! network = "odoo"                  # optional user-defined network (to reach PostgreSQL)
+//! memory_mb = 4096                  # optional
+//! cpus = 2.0                        # optional
+//! env = { HOST = "db", USER = "odoo" }
+//! secret_env = { PASSWORD = { env = "ODOO_DB_PASSWORD" } }   # { env = .. } | { file = .. }
+//! volumes = [{ source = "shop-filestore", target = "/var/lib/odoo" }]  # volume name or absolute path
+//! blue = { http_port = 18069, realtime_port = 18072 }    # fixed host ports on 127.0.0.1
+//! green = { http_port = 28069, realtime_port = 28072 }
+//!
+//! [odoo]                           # how the gates the orchestrator adds log in (optional)
+//! database = "shop"
+//! login = "admin"
+//! password = { env = "ODOO_PASSWORD" }
+//!
+//! [proxy]
+//! kind = "haproxy"                 # nginx | haproxy | traefik
+//! url = "http://127.0.0.1:8080"    # the public URL through the proxy
+//! haproxy = { admin_socket = "/run/haproxy/admin.sock" }
+//!
+//! [deploy]
+//! rollback_window = "15m"          # keep the old slot running this long; "0s" | "keep"
+//! drain_timeout = "30s"
+//! keep_failed = false              # keep a refused slot's container (stopped) for inspection
+//! verify_release = true            # check X-Odoo-Release through the proxy after a switch
+//!
+//! [gates]
+//! pre_switch = "gates/pre-switch.toml"     # run against the new slot directly
+//! post_switch = "gates/post-switch.toml"   # run through the proxy after the switch
+//! ```
+//!
+//! # Gate plans and their targets
+//!
+//! `pre_switch` and `post_switch` are `gates.toml` plans (see `deploy_gates::plan`),
+//! given as a path or inline as a table (`[gates.post_switch.run]`,
+//! `[[gates.post_switch.gates]]`). The orchestrator points three target names at the
+//! stack, whatever URL the plan writes for them:
+//!
+//! | target name | URL used |
+//! |---|---|
+//! | `slot` ([`TARGET_SLOT`]) | the slot being brought in, directly on its published port |
+//! | `proxy` ([`TARGET_PROXY`]) | `proxy.url`: what users reach |
+//! | `previous` ([`TARGET_PREVIOUS`]) | the slot that served before, directly |
+//!
+//! Other targets are used as written. A plan without `[[targets]]` gets one: `slot` for
+//! the pre-switch plan, `proxy` for the post-switch plan, logging in as `[odoo]` says.
+//! The post-switch plan's `[run]` (`mode = "wait-until"`, `stable_for`) is the
+//! verification window after the switch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deploy_core::url::Url;
+use deploy_core::{Environment, EventSink, SecretRef, Target};
+use deploy_gates::Plan;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::slot::{Limits, Mount, MountSource, PublishedPort, Slot, SlotSpec, ODOO_HTTP_PORT};
+use crate::switch::haproxy::HaproxySwitch;
+use crate::switch::nginx::{NginxMode, NginxOptions, NginxSwitch};
+use crate::switch::traefik::{TraefikOptions, TraefikSwitch};
+use crate::switch::{Backend, ProxyKind, TrafficSwitch};
+use crate::ContainerInfo;
+
+/// Gate plan target name pointed at the slot being brought in (directly).
+pub const TARGET_SLOT: &str = "slot";
+/// Gate plan target name pointed at the proxy's public URL.
+pub const TARGET_PROXY: &str = "proxy";
+/// Gate plan target name pointed at the slot that served before (directly).
+pub const TARGET_PREVIOUS: &str = "previous";
+
+/// A parsed and validated stack file.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// The stack name: containers are `<stack>-blue` and `<stack>-green`.
+    pub stack: String,
+    /// The environment recorded with each deployment.
+    pub environment: Environment,
+    /// The default image of `deploy` and `canary`.
+    pub image: Option<String>,
+    /// Where the lock file and the journal live.
+    pub state_dir: PathBuf,
+    /// Where deployments are recorded (the binary wires a history there).
+    pub history_dir: Option<PathBuf>,
+    /// How slots are created.
+    pub slots: SlotsConfig,
+    /// How the gates the orchestrator adds log in.
+    pub odoo: OdooLogin,
+    /// The proxy.
+    pub proxy: ProxyConfig,
+    /// Deployment settings.
+    pub deploy: DeploySettings,
+    /// Gates run against the new slot directly, before the switch.
+    pub pre_switch: Option<Plan>,
+    /// Gates run through the proxy after the switch (the verification window).
+    pub post_switch: Option<Plan>,
+    /// The file it was read from.
+    pub path: Option<PathBuf>,
+}
+
+/// How both slots' containers are made.
+#[derive(Debug, Clone)]
+pub struct SlotsConfig {
+    /// The container's command (Docker's `Cmd`); `{release}`, `{slot}` and `{stack}`
+    /// are replaced.
+    pub args: Vec<String>,
+    /// Plain environment variables (`{release}`, `{slot}`, `{stack}` replaced).
+    pub env: BTreeMap<String, String>,
+    /// Secret environment variables, resolved when a slot is created.
+    pub secret_env: BTreeMap<String, SecretRef>,
+    /// Volumes and bind mounts shared by both slots (filestore, sessions).
+    pub volumes: Vec<Mount>,
+    /// A user-defined Docker network.
+    pub network: Option<String>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Odoo's HTTP port inside the container.
+    pub container_http_port: u16,
+    /// Odoo's real-time port inside the container, when separate.
+    pub container_realtime_port: Option<u16>,
+    /// The readiness path.
+    pub health_path: String,
+    /// How long a new slot may take to answer on its readiness path.
+    pub ready_timeout: Duration,
+    /// SIGTERM-to-SIGKILL grace when a slot is stopped.
+    pub stop_grace: Duration,
+    /// The blue slot's host ports.
+    pub blue: SlotPorts,
+    /// The green slot's host ports.
+    pub green: SlotPorts,
+}
+
+/// The host ports (on 127.0.0.1) of one slot. `0` lets Docker choose a free port at
+/// each start; the proxy is then re-pointed at each switch (nginx needs a reload for
+/// that, which loses requests under keep-alive load: prefer fixed ports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotPorts {
+    /// The published HTTP port.
+    pub http_port: u16,
+    /// The published real-time port (when the container has one).
+    #[serde(default)]
+    pub realtime_port: Option<u16>,
+}
+
+/// The login of the gate targets the orchestrator adds.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdooLogin {
+    /// The database.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The login.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// The password reference.
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// The API key reference.
+    #[serde(default)]
+    pub api_key: Option<SecretRef>,
+}
+
+/// The proxy in front of the slots.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The public URL through the proxy.
+    pub url: Url,
+    /// Which proxy, and how to drive it.
+    pub driver: ProxyDriver,
+}
+
+/// Which proxy, and its settings.
+#[derive(Debug, Clone)]
+pub enum ProxyDriver {
+    /// nginx.
+    Nginx(NginxOptions),
+    /// HAProxy through its admin socket.
+    Haproxy {
+        /// The admin socket (`stats socket ... level admin`).
+        admin_socket: PathBuf,
+    },
+    /// Traefik through its dynamic file.
+    Traefik(TraefikOptions),
+}
+
+impl ProxyConfig {
+    /// The proxy kind.
+    #[must_use]
+    pub fn kind(&self) -> ProxyKind {
+        match self.driver {
+            ProxyDriver::Nginx(_) => ProxyKind::Nginx,
+            ProxyDriver::Haproxy { .. } => ProxyKind::Haproxy,
+            ProxyDriver::Traefik(_) => ProxyKind::Traefik,
+        }
+    }
+
+    /// A switch driving this proxy.
+    #[must_use]
+    pub fn build_switch(&self) -> Arc<dyn TrafficSwitch> {
+        match &self.driver {
+            ProxyDriver::Nginx(options) => Arc::new(NginxSwitch::new(options.clone())),
+            ProxyDriver::Haproxy { admin_socket } => Arc::new(HaproxySwitch::new(admin_socket)),
+            ProxyDriver::Traefik(options) => Arc::new(TraefikSwitch::new(options.clone())),
+        }
+    }
+}
+
+/// How long the slot that served before is kept running after a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackWindow {
+    /// Stop it after this long (zero: as soon as it is drained).
+    StopAfter(Duration),
+    /// Never stop it (`stop-idle` does, or the next deploy replaces it).
+    Keep,
+}
+
+/// How deployments go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploySettings {
+    /// How long the old slot keeps running after a deploy.
+    pub rollback_window: RollbackWindow,
+    /// How long a drain waits for requests in flight to the old slot.
+    pub drain_timeout: Duration,
+    /// Keep (stopped) the container of a slot that failed to start or failed its gates,
+    /// for inspection; otherwise it is removed.
+    pub keep_failed: bool,
+    /// After each switch, check through the proxy that new requests reach the intended
+    /// release (its `X-Odoo-Release` header).
+    pub verify_release: bool,
+    /// How long that check may take.
+    pub verify_timeout: Duration,
+    /// How many responses in a row must carry the release.
+    pub verify_consecutive: u32,
+}
+
+impl Default for DeploySettings {
+    fn default() -> Self {
+        Self {
+            rollback_window: RollbackWindow::StopAfter(Duration::from_secs(15 * 60)),
+            drain_timeout: Duration::from_secs(30),
+            keep_failed: false,
+            verify_release: true,
+            verify_timeout: Duration::from_secs(10),
+            verify_consecutive: 20,
+        }
+    }
+}
+
+impl StackConfig {
+    /// Reads and validates the stack file at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when it cannot be read; [`Error::ConfigParse`], [`Error::Config`],
+    /// [`Error::Plan`] when it is not valid.
+    pub fn load(path: &Path) -> Result<StackConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let base = crate::fsutil::parent(path);
+        let mut config = parse(&text, &base, Some(path))?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates a stack file's text; relative paths are taken from
+    /// `base_dir`.
+    ///
+    /// # Errors
+    /// As [`StackConfig::load`].
+    pub fn from_toml(text: &str, base_dir: &Path) -> Result<StackConfig> {
+        parse(text, base_dir, None)
+    }
+
+    /// The host ports of `slot`.
+    #[must_use]
+    pub fn ports(&self, slot: Slot) -> SlotPorts {
+        match slot {
+            Slot::Blue => self.slots.blue,
+            Slot::Green => self.slots.green,
+        }
+    }
+
+    /// The backend of `slot` at its fixed host ports (`None` when its HTTP port is
+    /// chosen by Docker at each start).
+    #[must_use]
+    pub fn configured_backend(&self, slot: Slot) -> Option<Backend> {
+        let ports = self.ports(slot);
+        if ports.http_port == 0 {
+            return None;
+        }
+        let http = std::net::SocketAddr::from(([127, 0, 0, 1], ports.http_port));
+        let realtime = match (self.slots.container_realtime_port, ports.realtime_port) {
+            (Some(_), Some(port)) if port != 0 => {
+                std::net::SocketAddr::from(([127, 0, 0, 1], port))
+            }
+            _ => http,
+        };
+        Some(Backend::new(slot, http, realtime))
+    }
+
+    /// The container spec of `slot` running `image` as `release`; secrets are resolved
+    /// now (a plaintext secret emits its warning on `events`).
+    ///
+    /// # Errors
+    /// [`Error::Secret`] when a secret does not resolve.
+    pub fn slot_spec(
+        &self,
+        slot: Slot,
+        image: &str,
+        release: &str,
+        events: &dyn EventSink,
+    ) -> Result<SlotSpec> {
+        let fill = |text: &str| {
+            text.replace("{release}", release)
+                .replace("{slot}", slot.as_str())
+                .replace("{stack}", &self.stack)
+        };
+        let mut spec = SlotSpec::new(&self.stack, slot, image, release);
+        spec.args = self.slots.args.iter().map(|a| fill(a)).collect();
+        spec.env = self
+            .slots
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v)))
+            .collect();
+        for (name, secret) in &self.slots.secret_env {
+            let value: SecretString = secret.resolve(events).map_err(|source| Error::Secret {
+                field: format!("slots.secret_env.{name}"),
+                source,
+            })?;
+            spec.secret_env.insert(name.clone(), value);
+        }
+        spec.mounts = self.slots.volumes.clone();
+        spec.network = self.slots.network.clone();
+        spec.limits = self.slots.limits;
+        let ports = self.ports(slot);
+        spec.http = PublishedPort {
+            container_port: self.slots.container_http_port,
+            host_port: ports.http_port,
+        };
+        spec.realtime = self
+            .slots
+            .container_realtime_port
+            .map(|container_port| PublishedPort {
+                container_port,
+                host_port: ports.realtime_port.unwrap_or(0),
+            });
+        spec.health_path = self.slots.health_path.clone();
+        Ok(spec)
+    }
+
+    /// A gate target named `name` at `url`, logging in as `[odoo]` says.
+    #[must_use]
+    pub fn target(&self, name: &str, url: Url) -> Target {
+        Target {
+            name: name.to_owned(),
+            url,
+            database: self.odoo.database.clone(),
+            login: self.odoo.login.clone(),
+            password: self.odoo.password.clone(),
+            api_key: self.odoo.api_key.clone(),
+        }
+    }
+}
+
+/// Where a running container serves, as a proxy backend.
+#[must_use]
+pub fn backend_of(info: &ContainerInfo) -> Option<Backend> {
+    let http = info.http?;
+    Some(Backend::new(info.slot, http, info.realtime.unwrap_or(http)))
+}
+
+// ---------------------------------------------------------------------------------
+// Parsing.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStack {
+    stack: String,
+    #[serde(default)]
+    environment: Option<Environment>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    history_dir: Option<PathBuf>,
+    slots: RawSlots,
+    #[serde(default)]
+    odoo: OdooLogin,
+    proxy: RawProxy,
+    #[serde(default)]
+    deploy: RawDeploy,
+    #[serde(default)]
+    gates: RawGates,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlots {
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    secret_env: BTreeMap<String, SecretRef>,
+    #[serde(default)]
+    volumes: Vec<RawVolume>,
+    #[serde(default)]
+    network: Option<String>,
+    #[serde(default)]
+    memory_mb: Option<u64>,
+    #[serde(default)]
+    cpus: Option<f64>,
+    #[serde(default)]
+    container_http_port: Option<u16>,
+    #[serde(default)]
+    container_realtime_port: Option<u16>,
+    #[serde(default)]
+    health_path: Option<String>,
+    #[serde(default)]
+    ready_timeout: Option<String>,
+    #[serde(default)]
+    stop_grace: Option<String>,
+    blue: SlotPorts,
+    green: SlotPorts,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVolume {
+    source: String,
+    target: String,
+    #[serde(default)]
+    read_only: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProxy {
+    kind: String,
+    url: String,
+    #[serde(default)]
+    nginx: Option<RawNginx>,
+    #[serde(default)]
+    haproxy: Option<RawHaproxy>,
+    #[serde(default)]
+    traefik: Option<RawTraefik>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNginx {
+    #[serde(default)]
+    binary: Option<PathBuf>,
+    prefix: PathBuf,
+    conf: PathBuf,
+    managed_file: PathBuf,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    pid_file: Option<PathBuf>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    keepalive: Option<u32>,
+    #[serde(default)]
+    upstream_directives: Vec<String>,
+    #[serde(default)]
+    drain_grace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHaproxy {
+    admin_socket: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTraefik {
+    dynamic_file: PathBuf,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    entry_points: Vec<String>,
+    #[serde(default)]
+    drain_grace: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDeploy {
+    #[serde(default)]
+    rollback_window: Option<String>,
+    #[serde(default)]
+    drain_timeout: Option<String>,
+    #[serde(default)]
+    keep_failed: Option<bool>,
+    #[serde(default)]
+    verify_release: Option<bool>,
+    #[serde(default)]
+    verify_timeout: Option<String>,
+    #[serde(default)]
+    verify_consecutive: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGates {
+    #[serde(default)]
+    pre_switch: Option<PlanSource>,
+    #[serde(default)]
+    post_switch: Option<PlanSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PlanSource {
+    Path(PathBuf),
+    Inline(toml::Table),
+}
+
+fn config_error(field: &str, reason: impl Into<String>) -> Error {
+    Error::Config {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn duration(field: &str, raw: Option<&str>, default: Duration) -> Result<Duration> {
+    match raw {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text.trim())
+            .map_err(|e| config_error(field, format!("{text:?} is not a duration ({e})"))),
+    }
+}
+
+fn resolve_path(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
+    let raw: RawStack = toml::from_str(text).map_err(|e| Error::ConfigParse {
+        path: path.map(Path::to_path_buf),
+        message: e.to_string(),
+    })?;
+    validate_stack_name(&raw.stack)?;
+    let slots = slots(raw.slots, base)?;
+    let proxy = proxy(raw.proxy, base)?;
+    let deploy = deploy(&raw.deploy)?;
+    let mut config = StackConfig {
+        stack: raw.stack,
+        environment: raw.environment.unwrap_or(Environment::Production),
+        image: raw.image.filter(|i| !i.trim().is_empty()),
+        state_dir: raw
+            .state_dir
+            .map_or_else(|| base.join(".odoo-bluegreen"), |d| resolve_path(base, &d)),
+        history_dir: raw.history_dir.map(|d| resolve_path(base, &d)),
+        slots,
+        odoo: raw.odoo,
+        proxy,
+        deploy,
+        pre_switch: None,
+        post_switch: None,
+        path: None,
+    };
+    for (field, secret) in [
+        ("odoo.password", config.odoo.password.as_ref()),
+        ("odoo.api_key", config.odoo.api_key.as_ref()),
+    ] {
+        if secret.is_some_and(|s| !s.is_allowed()) {
+            return Err(plaintext(field));
+        }
+    }
+    for (name, secret) in &config.slots.secret_env {
+        if !secret.is_allowed() {
+            return Err(plaintext(&format!("slots.secret_env.{name}")));
+        }
+    }
+    config.pre_switch = raw
+        .gates
+        .pre_switch
+        .map(|source| load_plan(&config, "pre_switch", TARGET_SLOT, source, base))
+        .transpose()?;
+    config.post_switch = raw
+        .gates
+        .post_switch
+        .map(|source| load_plan(&config, "post_switch", TARGET_PROXY, source, base))
+        .transpose()?;
+    Ok(config)
+}
+
+fn plaintext(field: &str) -> Error {
+    config_error(
+        field,
+        "a plaintext secret needs `allow_plaintext = true` next to it; prefer { env = \"VAR\" } or { file = \"PATH\" }",
+    )
+}
+
+fn validate_stack_name(stack: &str) -> Result<()> {
+    let ok = !stack.is_empty()
+        && stack.len() <= 60
+        && stack
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && stack
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(config_error(
+            "stack",
+            format!("{stack:?} is not a usable name (letters, digits, `_`, `.`, `-`; at most 60; starting with a letter or digit)"),
+        ))
+    }
+}
+
+fn slots(raw: RawSlots, base: &Path) -> Result<SlotsConfig> {
+    if raw.blue.http_port != 0 && raw.blue.http_port == raw.green.http_port {
+        return Err(config_error(
+            "slots.green.http_port",
+            format!("{} is blue's port too", raw.green.http_port),
+        ));
+    }
+    let volumes = raw
+        .volumes
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if !v.target.starts_with('/') {
+                return Err(config_error(
+                    &format!("slots.volumes[{i}].target"),
+                    format!("{:?} is not an absolute path in the container", v.target),
+                ));
+            }
+            let source = if v.source.starts_with('/') || v.source.starts_with('.') {
+                MountSource::Bind(resolve_path(base, Path::new(&v.source)))
+            } else if v.source.is_empty() {
+                return Err(config_error(
+                    &format!("slots.volumes[{i}].source"),
+                    "must not be empty",
+                ));
+            } else {
+                MountSource::Volume(v.source)
+            };
+            Ok(Mount {
+                source,
+                target: v.target,
+                read_only: v.read_only,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(cpus) = raw.cpus {
+        if !(cpus.is_finite() && cpus > 0.0) {
+            return Err(config_error("slots.cpus", "must be above 0"));
+        }
+    }
+    let health_path = raw.health_path.unwrap_or_else(|| "/web/health".to_owned());
+    if !health_path.starts_with('/') {
+        return Err(config_error("slots.health_path", "must start with `/`"));
+    }
+    Ok(SlotsConfig {
+        args: raw.args,
+        env: raw.env,
+        secret_env: raw.secret_env,
+        volumes,
+        network: raw.network.filter(|n| !n.is_empty()),
+        limits: Limits {
+            memory_bytes: raw.memory_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
+            cpus: raw.cpus,
+        },
+        container_http_port: raw.container_http_port.unwrap_or(ODOO_HTTP_PORT),
+        container_realtime_port: raw.container_realtime_port.filter(|p| *p != 0),
+        health_path,
+        ready_timeout: duration(
+            "slots.ready_timeout",
+            raw.ready_timeout.as_deref(),
+            Duration::from_secs(60),
+        )?,
+        stop_grace: duration(
+            "slots.stop_grace",
+            raw.stop_grace.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        blue: raw.blue,
+        green: raw.green,
+    })
+}
+
+fn proxy(raw: RawProxy, base: &Path) -> Result<ProxyConfig> {
+    let url: Url = raw
+        .url
+        .parse()
+        .map_err(|e| config_error("proxy.url", format!("{:?} is not a URL ({e})", raw.url)))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(config_error("proxy.url", "must be http or https"));
+    }
+    let missing = |kind: &str| {
+        config_error(
+            &format!("proxy.{kind}"),
+            format!("kind = \"{kind}\" needs a [proxy.{kind}] table"),
+        )
+    };
+    let driver = match raw.kind.as_str() {
+        "nginx" => {
+            let n = raw.nginx.ok_or_else(|| missing("nginx"))?;
+            let mode = match n.mode.as_deref().unwrap_or("state-file") {
+                "reload" => NginxMode::Reload,
+                "state-file" => NginxMode::StateFile {
+                    state_dir: resolve_path(
+                        base,
+                        &n.state_dir.ok_or_else(|| {
+                            config_error(
+                                "proxy.nginx.state_dir",
+                                "mode = \"state-file\" needs a state_dir nginx's workers can read",
+                            )
+                        })?,
+                    ),
+                },
+                other => {
+                    return Err(config_error(
+                        "proxy.nginx.mode",
+                        format!("{other:?} is not reload or state-file"),
+                    ))
+                }
+            };
+            let mut options = NginxOptions::new(
+                &resolve_path(base, &n.prefix),
+                &resolve_path(base, &n.conf),
+                &resolve_path(base, &n.managed_file),
+                mode,
+            );
+            if let Some(binary) = n.binary {
+                options.binary = binary;
+            }
+            options.pid_file = n.pid_file.map(|p| resolve_path(base, &p));
+            if let Some(name) = n.name {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(config_error(
+                        "proxy.nginx.name",
+                        "letters, digits and `_` only (it prefixes nginx variable names)",
+                    ));
+                }
+                options.name = name;
+            }
+            if let Some(keepalive) = n.keepalive {
+                options.keepalive = keepalive;
+            }
+            options.upstream_directives = n.upstream_directives;
+            options.drain_grace = duration(
+                "proxy.nginx.drain_grace",
+                n.drain_grace.as_deref(),
+                options.drain_grace,
+            )?;
+            ProxyDriver::Nginx(options)
+        }
+        "haproxy" => {
+            let h = raw.haproxy.ok_or_else(|| missing("haproxy"))?;
+            ProxyDriver::Haproxy {
+                admin_socket: resolve_path(base, &h.admin_socket),
+            }
+        }
+        "traefik" => {
+            let t = raw.traefik.ok_or_else(|| missing("traefik"))?;
+            let mut options = TraefikOptions::new(&resolve_path(base, &t.dynamic_file));
+            if let Some(name) = t.name {
+                options.name = name;
+            }
+            options.entry_points = t.entry_points;
+            options.drain_grace = duration(
+                "proxy.traefik.drain_grace",
+                t.drain_grace.as_deref(),
+                options.drain_grace,
+            )?;
+            ProxyDriver::Traefik(options)
+        }
+        other => {
+            return Err(config_error(
+                "proxy.kind",
+                format!("{other:?} is not nginx, haproxy or traefik"),
+            ))
+        }
+    };
+    Ok(ProxyConfig { url, driver })
+}
+
+fn deploy(raw: &RawDeploy) -> Result<DeploySettings> {
+    let defaults = DeploySettings::default();
+    let rollback_window = match raw.rollback_window.as_deref().map(str::trim) {
+        None => defaults.rollback_window,
+        Some("keep") => RollbackWindow::Keep,
+        Some(text) => RollbackWindow::StopAfter(duration(
+            "deploy.rollback_window",
+            Some(text),
+            Duration::ZERO,
+        )?),
+    };
+    let verify_consecutive = raw
+        .verify_consecutive
+        .unwrap_or(defaults.verify_consecutive);
+    if verify_consecutive == 0 {
+        return Err(config_error(
+            "deploy.verify_consecutive",
+            "must be at least 1",
+        ));
+    }
+    Ok(DeploySettings {
+        rollback_window,
+        drain_timeout: duration(
+            "deploy.drain_timeout",
+            raw.drain_timeout.as_deref(),
+            defaults.drain_timeout,
+        )?,
+        keep_failed: raw.keep_failed.unwrap_or(defaults.keep_failed),
+        verify_release: raw.verify_release.unwrap_or(defaults.verify_release),
+        verify_timeout: duration(
+            "deploy.verify_timeout",
+            raw.verify_timeout.as_deref(),
+            defaults.verify_timeout,
+        )?,
+        verify_consecutive,
+    })
+}
+
+/// Reads a plan (file or inline table); a plan without targets gets one named
+/// `default_target`, logging in as `[odoo]` says.
+fn load_plan(
+    config: &StackConfig,
+    which: &'static str,
+    default_target: &str,
+    source: PlanSource,
+    base: &Path,
+) -> Result<Plan> {
+    let mut table = match source {
+        PlanSource::Inline(table) => table,
+        PlanSource::Path(path) => {
+            let path = resolve_path(base, &path);
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            text.parse::<toml::Table>()
+                .map_err(|e| Error::ConfigParse {
+                    path: Some(path.clone()),
+                    message: e.to_string(),
+                })?
+        }
+    };
+    let injected = !table.contains_key("targets");
+    if injected {
+        let mut target = toml::Table::new();
+        target.insert("name".into(), toml::Value::String(default_target.into()));
+        target.insert(
+            "url".into(),
+            toml::Value::String("http://127.0.0.1:8069".into()),
+        );
+        table.insert(
+            "targets".into(),
+            toml::Value::Array(vec![toml::Value::Table(target)]),
+        );
+    }
+    let text = toml::to_string(&table).map_err(|e| Error::Render {
+        what: "gate plan",
+        message: e.to_string(),
+    })?;
+    let mut plan = Plan::from_toml(&text).map_err(|source| Error::Plan {
+        plan: which,
+        source,
+    })?;
+    if injected {
+        let url = plan
+            .targets
+            .first()
+            .map(|t| t.url.clone())
+            .unwrap_or_else(|| config.proxy.url.clone());
+        plan.targets = vec![config.target(default_target, url)];
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        stack = "shop"
+        [slots]
+        blue = { http_port = 18069 }
+        green = { http_port = 28069 }
+        [proxy]
+        kind = "haproxy"
+        url = "http://127.0.0.1:8080"
+        haproxy = { admin_socket = "run/admin.sock" }
+    "#;
+
+    #[test]
+    fn minimal_file_gets_defaults_and_relative_paths() {
+        let config = StackConfig::from_toml(MINIMAL, Path::new("/etc/odoo")).unwrap();
+        assert_eq!(config.stack, "shop");
+        assert_eq!(config.environment, Environment::Production);
+        assert_eq!(config.state_dir, Path::new("/etc/odoo/.odoo-bluegreen"));
+        assert_eq!(config.deploy, DeploySettings::default());
+        match &config.proxy.driver {
+            ProxyDriver::Haproxy { admin_socket } => {
+                assert_eq!(admin_socket, Path::new("/etc/odoo/run/admin.sock"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let backend = config.configured_backend(Slot::Green).unwrap();
+        assert_eq!(backend.http.port(), 28069);
+        assert_eq!(backend.realtime, backend.http);
+        assert!(config.pre_switch.is_none());
+    }
+
+    #[test]
+    fn slot_spec_fills_placeholders_and_ports() {
+        let text = MINIMAL.replace(
+            "[slots]",
+            "[slots]\nargs = [\"--release\", \"{release}\"]\nenv = { SLOT = \"{stack}-{slot}\" }\ncontainer_realtime_port = 8072",
+        )
+        .replace("blue = { http_port = 18069 }", "blue = { http_port = 18069, realtime_port = 18072 }");
+        let config = StackConfig::from_toml(&text, Path::new("/x")).unwrap();
+        let spec = config
+            .slot_spec(Slot::Blue, "img:1", "r1", &deploy_core::NullSink)
+            .unwrap();
+        assert_eq!(spec.args, ["--release", "r1"]);
+        assert_eq!(spec.env["SLOT"], "shop-blue");
+        assert_eq!(spec.http.host_port, 18069);
+        assert_eq!(spec.realtime.unwrap().host_port, 18072);
+        assert_eq!(
+            config
+                .configured_backend(Slot::Blue)
+                .unwrap()
+                .realtime
+                .port(),
+            18072
+        );
+    }
+
+    #[test]
+    fn plans_get_a_default_target_with_the_stack_login() {
+        let text = format!(
+            "{MINIMAL}\n[odoo]\ndatabase = \"demo\"\nlogin = \"admin\"\npassword = {{ env = \"ODOO_PASSWORD\" }}\n\
+             [gates.pre_switch]\n[[gates.pre_switch.gates]]\nname = \"health\"\nkind = \"health\"\n"
+        );
+        let config = StackConfig::from_toml(&text, Path::new("/x")).unwrap();
+        let plan = config.pre_switch.unwrap();
+        assert_eq!(plan.targets.len(), 1);
+        assert_eq!(plan.targets[0].name, TARGET_SLOT);
+        assert_eq!(plan.targets[0].database.as_deref(), Some("demo"));
+        assert_eq!(plan.gates[0].target, TARGET_SLOT);
+    }
+
+    #[test]
+    fn the_example_stack_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/stack.toml");
+        let config = StackConfig::load(&path).unwrap();
+        assert_eq!(config.stack, "shop");
+        assert_eq!(config.proxy.kind(), ProxyKind::Haproxy);
+        assert_eq!(config.slots.container_realtime_port, Some(8072));
+        assert_eq!(
+            config
+                .configured_backend(Slot::Green)
+                .unwrap()
+                .realtime
+                .port(),
+            28072
+        );
+        assert_eq!(config.slots.volumes.len(), 2);
+        assert_eq!(config.slots.limits.memory_bytes, Some(4096 * 1024 * 1024));
+        assert_eq!(
+            config.deploy.rollback_window,
+            RollbackWindow::StopAfter(Duration::from_secs(15 * 60))
+        );
+        let pre = config.pre_switch.unwrap();
+        assert_eq!(pre.targets[0].name, TARGET_SLOT);
+        assert_eq!(pre.targets[0].login.as_deref(), Some("admin"));
+        assert_eq!(pre.gates.len(), 3);
+        let post = config.post_switch.unwrap();
+        assert_eq!(post.targets[0].name, TARGET_PROXY);
+        assert_eq!(post.run.stable_for, Duration::from_secs(60));
+        let spec = StackConfig::load(&path)
+            .unwrap()
+            .slots
+            .env
+            .get("ODOO_RELEASE")
+            .cloned();
+        assert_eq!(spec.as_deref(), Some("{release}"));
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let cases = [
+            (MINIMAL.replace("\"shop\"", "\"a b\""), "stack"),
+            (MINIMAL.replace("28069", "18069"), "slots.green.http_port"),
+            (
+                MINIMAL.replace("\"haproxy\"\n", "\"caddy\"\n"),
+                "proxy.kind",
+            ),
+            (
+                format!("{MINIMAL}\n[deploy]\nrollback_window = \"soon\"\n"),
+                "deploy.rollback_window",
+            ),
+        ];
+        for (text, field) in cases {
+            match StackConfig::from_toml(&text, Path::new("/x")) {
+                Err(Error::Config { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            StackConfig::from_toml(&format!("{MINIMAL}\nsurprise = 1\n"), Path::new("/x")),
+            Err(Error::ConfigParse { .. })
+        ));
+        let keep = StackConfig::from_toml(
+            &format!("{MINIMAL}\n[deploy]\nrollback_window = \"keep\"\n"),
+            Path::new("/x"),
+        )
+        .unwrap();
+        assert_eq!(keep.deploy.rollback_window, RollbackWindow::Keep);
+    }
+}

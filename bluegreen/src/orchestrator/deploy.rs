@@ -1,0 +1,629 @@
+//! Deploy and canary: a new release into the idle slot, then traffic to it.
+
+use super::*;
+
+impl Orchestrator {
+    /// Deploys `request.release` to the idle slot and moves traffic to it, as the
+    /// [module documentation](crate::orchestrator) describes.
+    ///
+    /// `Ok` carries the verdict: [`OperationResult::Succeeded`] (live and gated),
+    /// [`OperationResult::Unchanged`] (it was already live; gated again),
+    /// [`OperationResult::Refused`] (did not start or failed its pre-switch gates;
+    /// nothing switched), [`OperationResult::RolledBack`] (failed after the switch;
+    /// traffic is back on the old slot).
+    ///
+    /// # Errors
+    /// [`Error::LockHeld`] at once when another operation runs; [`Error::Config`] for a
+    /// bad request (canary steps); configuration errors of the gate plans or secrets;
+    /// infrastructure failures (Docker, the proxy refusing a change such as
+    /// [`Error::NginxConfigInvalid`]), after which traffic is on the old slot when it
+    /// can be, and the new slot is stopped.
+    pub async fn deploy(&self, request: &DeployRequest) -> Result<OperationReport> {
+        request.validate()?;
+        let operation = match request.rollout {
+            Rollout::BlueGreen => Operation::Deploy,
+            Rollout::Canary { .. } => Operation::Canary,
+        };
+        let lock = self.lock(operation)?;
+        let mut run = self
+            .begin(
+                operation,
+                Some(&request.release),
+                Some(&request.image),
+                &lock,
+            )
+            .await;
+        self.step(&mut run, Step::Locked, "stack locked").await;
+        run.report.release = Some(request.release.clone());
+        self.record(&run, &request.release, DeployStatus::Started, request)
+            .await;
+        let retire = match self.deploy_locked(&mut run, request).await {
+            Ok(retire) => retire,
+            Err(e) => {
+                self.record_error(&mut run, &request.release, request, &e)
+                    .await;
+                self.close_journal(&mut run, Some(&e)).await;
+                return Err(e);
+            }
+        };
+        self.close_journal(&mut run, None).await;
+        drop(lock);
+        if let Some(old) = retire {
+            let window = request
+                .rollback_window
+                .unwrap_or(self.config.deploy.rollback_window);
+            self.retire_after_window(&mut run, &old, window).await;
+        }
+        Ok(self.done(run).await)
+    }
+
+    /// The locked part of a deploy; returns the old slot to stop after the rollback
+    /// window.
+    pub(super) async fn deploy_locked(
+        &self,
+        run: &mut Run,
+        request: &DeployRequest,
+    ) -> Result<Option<ContainerInfo>> {
+        let mut observed = self.observe().await?;
+        self.step(run, Step::Observed, "read docker and the proxy")
+            .await;
+        let live = self.reconcile(run, &mut observed).await?;
+        let target = live.other();
+        let live_info = observed.slots.get(live).cloned();
+        let live_running = live_info.clone().filter(ContainerInfo::is_running);
+        run.report.from = live_info.as_ref().map(slot_release);
+        run.report.serving = Some(live);
+        if let Some(entry) = run.journal.as_mut() {
+            entry.from = Some(live);
+            entry.to = Some(target);
+        }
+
+        if let Some(info) = &live_running {
+            if info.release == request.release && info.image == request.image {
+                let idle = observed
+                    .slots
+                    .get(target)
+                    .cloned()
+                    .filter(ContainerInfo::is_running);
+                return self.confirm_live(run, info, idle.as_ref(), request).await;
+            }
+        } else {
+            let message = match &live_info {
+                Some(info) => format!(
+                    "slot {live} ({}) takes the traffic but its container is {:?}: requests fail until the switch",
+                    info.release, info.status
+                ),
+                None => format!("no release serves yet (slot {live} has no container)"),
+            };
+            self.warn(run, message);
+        }
+
+        // Start the idle slot with the new release.
+        if let Some(existing) = observed.slots.get(target) {
+            let reuse = existing.is_running()
+                && existing.release == request.release
+                && existing.image == request.image;
+            if !reuse {
+                self.docker.remove(&self.config.stack, target).await?;
+                info!(slot = %target, release = %existing.release, "previous container of the idle slot removed");
+            }
+        }
+        let wanted = SlotRelease {
+            slot: target,
+            release: request.release.clone(),
+            image: request.image.clone(),
+        };
+        run.report.to = Some(wanted);
+        self.step(
+            run,
+            Step::Starting,
+            format!("starting slot {target} with release {}", request.release),
+        )
+        .await;
+        let spec =
+            self.config
+                .slot_spec(target, &request.image, &request.release, &*self.events)?;
+        let ready = self.ready_options(self.config.slots.ready_timeout);
+        let started = Instant::now();
+        let launched = self.docker.launch(&spec, &ready).await;
+        run.report.timings.container_start = started.elapsed();
+        let new = match launched {
+            Ok(info) => info,
+            Err(Error::SlotFailedToStart { reason, logs, .. })
+                if !matches!(reason, StartFailure::StartRefused { .. }) =>
+            {
+                run.report.start_logs = Some(logs);
+                self.refuse(
+                    run,
+                    Stage::Start,
+                    format!("slot {target} did not start: {reason}"),
+                );
+                self.cleanup(run, target).await;
+                self.record_result(run, &request.release, request).await;
+                return Ok(None);
+            }
+            Err(e) => {
+                self.cleanup(run, target).await;
+                return Err(e);
+            }
+        };
+        run.report.to = Some(slot_release(&new));
+        self.step(
+            run,
+            Step::Started,
+            format!("slot {target} answers at {}", display_addr(new.http)),
+        )
+        .await;
+
+        let urls = PlanUrls {
+            slot: url_of(new.http),
+            previous: live_running.as_ref().and_then(|i| url_of(i.http)),
+        };
+        if let Some(plan) = &self.config.pre_switch {
+            self.step(
+                run,
+                Step::PreGates,
+                format!("pre-switch gates against slot {target}"),
+            )
+            .await;
+            match self.run_plan(run, "pre_switch", plan, &urls, None).await {
+                Ok(None) => {}
+                Ok(Some(reason)) => {
+                    self.refuse(run, Stage::PreGates, reason);
+                    self.cleanup(run, target).await;
+                    self.record_result(run, &request.release, request).await;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.cleanup(run, target).await;
+                    return Err(e);
+                }
+            }
+        } else {
+            self.warn(
+                run,
+                "no pre-switch gates configured: the new slot was only checked for readiness"
+                    .to_owned(),
+            );
+        }
+
+        let steps = match &request.rollout {
+            Rollout::BlueGreen => vec![100],
+            Rollout::Canary { steps } => {
+                if self.config.post_switch.is_none() {
+                    self.warn(
+                        run,
+                        "canary without post-switch gates: nothing is evaluated between the steps, which follow each other at once".to_owned(),
+                    );
+                }
+                steps.clone()
+            }
+        };
+        match self
+            .bring_in(run, &new, live_running.as_ref(), &steps, &urls, true)
+            .await?
+        {
+            Verdict::Passed => {}
+            Verdict::Failed { stage, reason } => {
+                // Without a previous slot to go back to, the new release keeps the
+                // traffic: refused, not rolled back.
+                run.report.result = if live_running.is_some() {
+                    OperationResult::RolledBack
+                } else {
+                    OperationResult::Refused
+                };
+                run.report.stage = Some(stage);
+                run.report.reason = Some(reason);
+                self.record_result(run, &request.release, request).await;
+                return Ok(None);
+            }
+        }
+        if let Some(old) = &live_running {
+            self.drain(run, old.slot).await;
+        }
+        self.record_result(run, &request.release, request).await;
+        self.step(run, Step::Recorded, "outcome recorded").await;
+        Ok(live_running)
+    }
+
+    /// The release asked for is already live (a deploy interrupted after its switch, or
+    /// a repeated deploy): verify it and run the post-switch gates again; on failure go
+    /// back to the idle slot when it runs.
+    pub(super) async fn confirm_live(
+        &self,
+        run: &mut Run,
+        live: &ContainerInfo,
+        idle: Option<&ContainerInfo>,
+        request: &DeployRequest,
+    ) -> Result<Option<ContainerInfo>> {
+        run.report.to = Some(slot_release(live));
+        run.report.from = idle.map(slot_release);
+        let urls = PlanUrls {
+            slot: url_of(live.http),
+            previous: idle.and_then(|i| url_of(i.http)),
+        };
+        let verdict = self.verify_and_gate(run, live, &urls, None).await?;
+        match verdict {
+            Verdict::Passed => {
+                run.report.result = OperationResult::Unchanged;
+                run.report.reason = Some(format!(
+                    "release {} already serves from slot {}; verified again",
+                    live.release, live.slot
+                ));
+                if let Some(old) = idle {
+                    self.drain(run, old.slot).await;
+                }
+                self.record_result(run, &request.release, request).await;
+                self.step(run, Step::Recorded, "outcome recorded").await;
+                Ok(idle.cloned())
+            }
+            Verdict::Failed { stage, reason } => {
+                run.report.stage = Some(stage);
+                run.report.reason = Some(reason);
+                match idle {
+                    Some(old) => {
+                        self.switch_back(run, old, live.slot, true).await?;
+                        run.report.result = OperationResult::RolledBack;
+                    }
+                    None => {
+                        run.report.result = OperationResult::Refused;
+                        self.warn(
+                            run,
+                            format!(
+                                "no other slot runs: traffic stays on slot {} ({})",
+                                live.slot, live.release
+                            ),
+                        );
+                    }
+                }
+                self.record_result(run, &request.release, request).await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Moves traffic to `new` in `steps` (shares of the new slot; `[100]` for
+    /// blue-green), verifying and gating each. On a failed verification, switches back
+    /// to `old` (when there is one) and returns the failure.
+    pub(super) async fn bring_in(
+        &self,
+        run: &mut Run,
+        new: &ContainerInfo,
+        old: Option<&ContainerInfo>,
+        steps: &[u8],
+        urls: &PlanUrls,
+        cleanup_on_failure: bool,
+    ) -> Result<Verdict> {
+        let new_backend = self.backend(new)?;
+        let old_backend = old.map(|o| self.backend(o)).transpose()?;
+        let mut moved = false;
+        for &share in steps {
+            let result: Result<Verdict> = async {
+                match old_backend {
+                    Some(old_backend) if share < 100 => {
+                        self.step(
+                            run,
+                            Step::CanaryStep,
+                            format!("{share} % of new requests to slot {}", new.slot),
+                        )
+                        .await;
+                        let started = Instant::now();
+                        self.switch
+                            .set_weights(&[(old_backend, 100 - share), (new_backend, share)])
+                            .await?;
+                        run.report.timings.switch += started.elapsed();
+                        Ok(match &self.config.post_switch {
+                            Some(plan) => {
+                                self.step(
+                                    run,
+                                    Step::PostGates,
+                                    format!("post-switch gates at {share} %"),
+                                )
+                                .await;
+                                match self
+                                    .run_plan(run, "post_switch", plan, urls, Some(share))
+                                    .await?
+                                {
+                                    None => Verdict::Passed,
+                                    Some(reason) => Verdict::Failed {
+                                        stage: Stage::Canary,
+                                        reason: format!("at {share} %: {reason}"),
+                                    },
+                                }
+                            }
+                            None => Verdict::Passed,
+                        })
+                    }
+                    _ => {
+                        self.step(
+                            run,
+                            Step::Switching,
+                            format!("all new requests to slot {}", new.slot),
+                        )
+                        .await;
+                        let started = Instant::now();
+                        self.switch.switch_to(&new_backend).await?;
+                        run.report.timings.switch += started.elapsed();
+                        self.step(run, Step::Switched, "the proxy accepted the switch")
+                            .await;
+                        self.verify_and_gate(run, new, urls, Some(started)).await
+                    }
+                }
+            }
+            .await;
+            match result {
+                Ok(Verdict::Passed) => moved = true,
+                Ok(Verdict::Failed { stage, reason }) => {
+                    self.warn(run, format!("verification failed: {reason}"));
+                    match old {
+                        Some(old) => {
+                            self.switch_back(run, old, new.slot, cleanup_on_failure)
+                                .await?;
+                        }
+                        None => {
+                            run.report.serving = Some(new.slot);
+                            self.warn(
+                                run,
+                                format!(
+                                    "no previous slot runs: traffic stays on slot {} ({})",
+                                    new.slot, new.release
+                                ),
+                            );
+                        }
+                    }
+                    return Ok(Verdict::Failed { stage, reason });
+                }
+                Err(e) => {
+                    // The proxy refused or failed: a refused change leaves the routing
+                    // as it was; after an earlier step moved traffic, put it back.
+                    if let (true, Some(old)) = (moved, old) {
+                        if let Err(back) = self.switch_back(run, old, new.slot, false).await {
+                            self.warn(run, format!("switching back failed too: {back}"));
+                        }
+                    }
+                    if cleanup_on_failure {
+                        self.cleanup(run, new.slot).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        run.report.serving = Some(new.slot);
+        Ok(Verdict::Passed)
+    }
+
+    /// After all traffic went to `new`: checks through the proxy that requests reach its
+    /// release, then runs the post-switch plan.
+    pub(super) async fn verify_and_gate(
+        &self,
+        run: &mut Run,
+        new: &ContainerInfo,
+        urls: &PlanUrls,
+        switch_started: Option<Instant>,
+    ) -> Result<Verdict> {
+        if self.config.deploy.verify_release {
+            let options = self.verify_options();
+            let verify_started = Instant::now();
+            match verify_release(self.config.proxy.url.as_str(), &new.release, &options).await {
+                Ok(report) => {
+                    if let Some(started) = switch_started {
+                        run.report.timings.switch_visible =
+                            verify_started.duration_since(started) + report.latency;
+                    }
+                    self.step(
+                        run,
+                        Step::Verified,
+                        format!(
+                            "requests through the proxy reach release {} ({} of {} before it showed)",
+                            new.release, report.mismatched, report.requests
+                        ),
+                    )
+                    .await;
+                }
+                Err(Error::VerifyTimeout { seen, waited, .. }) => {
+                    return Ok(Verdict::Failed {
+                        stage: Stage::Verify,
+                        reason: format!(
+                            "requests through the proxy did not reach release {} within {waited:?} (seen: {})",
+                            new.release,
+                            seen.iter()
+                                .map(|(label, n)| format!("{label} x{n}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(plan) = &self.config.post_switch {
+            self.step(run, Step::PostGates, "post-switch gates through the proxy")
+                .await;
+            if let Some(reason) = self
+                .run_plan(run, "post_switch", plan, urls, Some(100))
+                .await?
+            {
+                return Ok(Verdict::Failed {
+                    stage: Stage::PostGates,
+                    reason,
+                });
+            }
+        }
+        Ok(Verdict::Passed)
+    }
+
+    /// Sends all traffic back to `old` after a failed verification of `failed`, checks it
+    /// arrives, and stops the failed slot when `cleanup` says so.
+    pub(super) async fn switch_back(
+        &self,
+        run: &mut Run,
+        old: &ContainerInfo,
+        failed: Slot,
+        cleanup: bool,
+    ) -> Result<()> {
+        let backend = self.backend(old)?;
+        self.step(
+            run,
+            Step::SwitchingBack,
+            format!("all traffic back to slot {} ({})", old.slot, old.release),
+        )
+        .await;
+        let started = Instant::now();
+        self.switch.switch_to(&backend).await?;
+        run.report.timings.switch += started.elapsed();
+        run.report.serving = Some(old.slot);
+        if self.config.deploy.verify_release {
+            if let Err(e) = verify_release(
+                self.config.proxy.url.as_str(),
+                &old.release,
+                &self.verify_options(),
+            )
+            .await
+            {
+                self.warn(run, format!("after switching back: {e}"));
+            }
+        }
+        self.step(
+            run,
+            Step::SwitchedBack,
+            format!("traffic is back on slot {}", old.slot),
+        )
+        .await;
+        if cleanup {
+            self.cleanup(run, failed).await;
+        }
+        Ok(())
+    }
+
+    /// Drains `slot` in the proxy (waiting at most the drain timeout).
+    pub(super) async fn drain(&self, run: &mut Run, slot: Slot) {
+        self.step(run, Step::Draining, format!("draining slot {slot}"))
+            .await;
+        let started = Instant::now();
+        match self
+            .switch
+            .drain(slot, self.config.deploy.drain_timeout)
+            .await
+        {
+            Ok(report) => {
+                if let Some(remaining) = report.remaining.filter(|r| *r > 0) {
+                    self.warn(
+                        run,
+                        format!("slot {slot} still had {remaining} connections when the drain timeout passed"),
+                    );
+                }
+            }
+            Err(e) => self.warn(run, format!("draining slot {slot}: {e}")),
+        }
+        run.report.timings.drain += started.elapsed();
+        self.step(run, Step::Drained, format!("slot {slot} drained"))
+            .await;
+    }
+
+    /// Stops a slot that failed (start, gates, verification): removed, or kept stopped
+    /// for inspection when `keep_failed`.
+    pub(super) async fn cleanup(&self, run: &mut Run, slot: Slot) {
+        self.step(run, Step::Cleanup, format!("stopping slot {slot}"))
+            .await;
+        let stack = &self.config.stack;
+        let result = if self.config.deploy.keep_failed {
+            match self
+                .docker
+                .stop(stack, slot, self.config.slots.stop_grace)
+                .await
+            {
+                Err(Error::SlotNotFound { .. }) => Ok(()),
+                other => other.map(|_| ()),
+            }
+        } else {
+            self.docker.remove(stack, slot).await.map(|_| ())
+        };
+        match result {
+            Ok(()) => run.report.stopped = Some(slot),
+            Err(e) => self.warn(run, format!("stopping slot {slot}: {e}")),
+        }
+    }
+
+    /// After the lock was released: waits the rollback window, then (locked again)
+    /// stops the old slot if it is still the same container and takes no traffic.
+    pub(super) async fn retire_after_window(
+        &self,
+        run: &mut Run,
+        old: &ContainerInfo,
+        window: RollbackWindow,
+    ) {
+        let wait = match window {
+            RollbackWindow::Keep => {
+                self.warn(
+                    run,
+                    format!(
+                        "slot {} ({}) keeps running (rollback window: keep); `stop-idle` stops it",
+                        old.slot, old.release
+                    ),
+                );
+                return;
+            }
+            RollbackWindow::StopAfter(wait) => wait,
+        };
+        if !wait.is_zero() {
+            self.step(
+                run,
+                Step::Window,
+                format!(
+                    "slot {} ({}) stays running for {} for a fast rollback",
+                    old.slot,
+                    old.release,
+                    humantime::format_duration(wait)
+                ),
+            )
+            .await;
+            let started = Instant::now();
+            tokio::time::sleep(wait).await;
+            run.report.timings.window = started.elapsed();
+        }
+        let lock = match self.lock(run.operation) {
+            Ok(lock) => lock,
+            Err(e) => {
+                self.warn(run, format!("slot {} left running: {e}", old.slot));
+                return;
+            }
+        };
+        let stack = &self.config.stack;
+        let (current, traffic) =
+            tokio::join!(self.docker.inspect(stack, old.slot), self.switch.active());
+        match (current, traffic) {
+            (Ok(Some(current)), Ok(traffic))
+                if current.id == old.id && current.is_running() && traffic.share(old.slot) == 0 =>
+            {
+                match self
+                    .docker
+                    .stop(stack, old.slot, self.config.slots.stop_grace)
+                    .await
+                {
+                    Ok(_) => {
+                        run.report.stopped = Some(old.slot);
+                        self.step(
+                            run,
+                            Step::Retired,
+                            format!("slot {} ({}) stopped", old.slot, old.release),
+                        )
+                        .await;
+                    }
+                    Err(e) => self.warn(run, format!("stopping slot {}: {e}", old.slot)),
+                }
+            }
+            (Ok(Some(current)), Ok(_)) if current.id == old.id && !current.is_running() => {}
+            (Ok(_), Ok(_)) => self.warn(
+                run,
+                format!(
+                    "slot {} changed during the rollback window (a rollback or another deploy): left as it is",
+                    old.slot
+                ),
+            ),
+            (Err(e), _) | (_, Err(e)) => {
+                self.warn(run, format!("slot {} left running: {e}", old.slot));
+            }
+        }
+        drop(lock);
+    }
+}

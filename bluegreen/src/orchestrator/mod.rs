@@ -1,0 +1,682 @@
+//! The orchestrator: deploy, canary, rollback, switch and stop-idle on one stack, each
+//! step derived from what Docker and the proxy say now.
+//!
+//! # A deploy
+//!
+//! 1. **lock** the stack ([`crate::lock`]): a second operation fails at once naming the
+//!    holder; a lock left by a killed process is taken over and reported;
+//! 2. **observe**: the slots' containers (Docker's labels) and the proxy's live routing;
+//!    **repair** what an interrupted operation left (split traffic goes back to the
+//!    older container, the slot that served before; a proxy pointing at a wrong
+//!    address is re-pointed; nginx is reloaded when requests through it do not reach
+//!    the slot its files name);
+//! 3. **start** the idle slot with the new release (its old container, if any, is
+//!    replaced) and wait until it answers its readiness path;
+//! 4. run the **pre-switch** gate plan against the new slot directly. A failure stops
+//!    the new slot (removes it, unless `keep_failed`), switches nothing, and the result
+//!    is [`OperationResult::Refused`];
+//! 5. **switch** (or, for a canary, set weights step by step), **verify** through the
+//!    proxy that new requests reach the new release, and run the **post-switch** plan
+//!    through the proxy (its `wait-until` window is the verification window). A failure
+//!    switches traffic back to the old slot: [`OperationResult::RolledBack`];
+//! 6. **drain** the old slot, **record** the outcome through the
+//!    [`DeploymentRecorder`], release the lock;
+//! 7. keep the old slot running for the **rollback window**, then take the lock again
+//!    and stop it, if it is still the same container and still takes no traffic.
+//!
+//! # Crash safety
+//!
+//! Every step is idempotent and is decided from Docker and the proxy, never from a
+//! local file: after a process is killed at any step, `status` reports the state as it
+//! is and the next `deploy` or `rollback` goes on from there, leaving exactly one slot
+//! serving. The [journal](crate::journal) records intent, for reporting only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use deploy_core::url::Url;
+use deploy_core::{
+    BoxError, DeployStatus, Deployer, DeploymentOutcome, DeploymentRecorder, Event, EventSink,
+    NoHistory, NullSink, RedeployReport, ReleaseRef,
+};
+use deploy_gates::{GateFactory, Plan, Registry, Report, Runner};
+use tracing::{info, warn};
+
+use crate::config::{
+    backend_of, RollbackWindow, StackConfig, TARGET_PREVIOUS, TARGET_PROXY, TARGET_SLOT,
+};
+use crate::docker::{DockerSlots, ReadyOptions};
+use crate::error::{Error, Result, StartFailure};
+use crate::journal::{Journal, JournalEntry};
+use crate::lock::{hostname, LockHolder, StackLock};
+use crate::slot::{ContainerInfo, Slot, SlotState};
+use crate::switch::{Backend, TrafficState, TrafficSwitch};
+use crate::verify::{sample_releases, verify_release, VerifyOptions};
+
+mod deploy;
+mod gates;
+mod reconcile;
+mod report;
+mod rollback;
+mod status;
+
+pub use report::{
+    GateRun, Operation, OperationReport, OperationResult, ParseStepError, SlotRelease, Stage, Step,
+    StepTiming, Timings,
+};
+pub use status::{ContainerSummary, SlotRole, SlotStatus, StackHealth, StatusReport};
+
+/// Called at every [`Step`] of an operation, before the step's work.
+///
+/// The binary's test hook (`ODOO_BLUEGREEN_PAUSE_AT=<step>`) blocks there so that a test
+/// can kill the process at that exact point. Implementations must not change the
+/// stack; they may take time (the operation waits).
+#[async_trait]
+pub trait StepHook: Send + Sync {
+    /// `operation` reached `step`.
+    async fn reached(&self, operation: Operation, step: Step);
+}
+
+/// Builds the gate factory of one gate run (a fresh one each time, so that no
+/// connection pool outlives the container it talked to).
+pub type GatesFn = dyn Fn() -> Box<dyn GateFactory> + Send + Sync;
+
+/// How a deploy moves traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Rollout {
+    /// All at once, after the pre-switch gates.
+    #[default]
+    BlueGreen,
+    /// In weighted steps: the new slot's share in percent at each step (e.g. `[10, 50,
+    /// 100]`), the post-switch gates evaluated at each. The last step must be 100.
+    Canary {
+        /// The shares, increasing, ending at 100.
+        steps: Vec<u8>,
+    },
+}
+
+/// What to deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployRequest {
+    /// The image (must exist on the engine: nothing is pulled).
+    pub image: String,
+    /// The release label (`com.deployment.release`, the history's version).
+    pub release: String,
+    /// All at once or in steps.
+    pub rollout: Rollout,
+    /// The git commit, for the history.
+    pub git_sha: Option<String>,
+    /// Overrides the stack's rollback window.
+    pub rollback_window: Option<RollbackWindow>,
+}
+
+impl DeployRequest {
+    /// A blue-green deploy of `image` as `release`.
+    #[must_use]
+    pub fn new(image: &str, release: &str) -> Self {
+        Self {
+            image: image.to_owned(),
+            release: release.to_owned(),
+            rollout: Rollout::BlueGreen,
+            git_sha: None,
+            rollback_window: None,
+        }
+    }
+
+    /// A canary deploy with these steps.
+    #[must_use]
+    pub fn canary(mut self, steps: &[u8]) -> Self {
+        self.rollout = Rollout::Canary {
+            steps: steps.to_vec(),
+        };
+        self
+    }
+
+    /// With a rollback window other than the stack's.
+    #[must_use]
+    pub fn with_rollback_window(mut self, window: RollbackWindow) -> Self {
+        self.rollback_window = Some(window);
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        let invalid = |field: &str, reason: &str| Error::Config {
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if self.image.trim().is_empty() {
+            return Err(invalid("image", "must not be empty"));
+        }
+        if self.release.trim().is_empty() {
+            return Err(invalid("release", "must not be empty"));
+        }
+        if let Rollout::Canary { steps } = &self.rollout {
+            if steps.is_empty() {
+                return Err(invalid("steps", "give at least one step, e.g. 10,50,100"));
+            }
+            if steps.iter().any(|s| *s == 0 || *s > 100) {
+                return Err(invalid("steps", "each step is a share from 1 to 100"));
+            }
+            if steps.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(invalid("steps", "steps must increase"));
+            }
+            if steps.last() != Some(&100) {
+                return Err(invalid("steps", "the last step must be 100"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The release label a deploy uses when none is given: the image's tag (`odoo:17.0-
+/// 20240601` gives `17.0-20240601`), or the whole reference when it has no tag.
+#[must_use]
+pub fn default_release(image: &str) -> String {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    let name = name.split('@').next().unwrap_or(name);
+    match name.rsplit_once(':') {
+        Some((_, tag)) if !tag.is_empty() => tag.to_owned(),
+        _ => image.to_owned(),
+    }
+}
+
+/// How a rollback goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RollbackRequest {
+    /// Drain and stop the slot rolled back from (default: it stays running, drained,
+    /// for inspection; the next deploy replaces it).
+    pub stop: bool,
+}
+
+/// A manual switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SwitchRequest {
+    /// The slot to send all traffic to (default: the one not serving).
+    pub to: Option<Slot>,
+    /// Skip the pre-switch gates.
+    pub skip_gates: bool,
+}
+
+/// The slots' and the proxy's state, as read at the start of an operation.
+#[derive(Debug, Clone)]
+struct Observed {
+    slots: SlotState,
+    traffic: TrafficState,
+}
+
+/// Where the plan target names point during a gate run.
+#[derive(Debug, Clone)]
+struct PlanUrls {
+    slot: Option<Url>,
+    previous: Option<Url>,
+}
+
+/// One operation under way.
+struct Run {
+    operation: Operation,
+    started: Instant,
+    report: OperationReport,
+    /// `None` once the journal entry is closed (the lock is released).
+    journal: Option<JournalEntry>,
+    /// Whether reconciling found split traffic and put all of it on one slot.
+    split_repaired: bool,
+}
+
+/// What a verification through the proxy found.
+enum Verdict {
+    Passed,
+    Failed { stage: Stage, reason: String },
+}
+
+/// Drives one stack: its two slots on Docker and its proxy.
+///
+/// ```no_run
+/// use deploy_bluegreen::config::StackConfig;
+/// use deploy_bluegreen::orchestrator::{DeployRequest, Orchestrator};
+///
+/// # async fn run() -> deploy_bluegreen::Result<()> {
+/// let config = StackConfig::load(std::path::Path::new("/etc/odoo/stack.toml"))?;
+/// let orchestrator = Orchestrator::connect(config).await?.with_operator("ci");
+/// let report = orchestrator
+///     .deploy(&DeployRequest::new("registry.example.com/odoo:17.0-20240601", "17.0-20240601"))
+///     .await?;
+/// println!("{}: {:?} now serves", report.result, report.serving);
+/// # Ok(()) }
+/// ```
+pub struct Orchestrator {
+    config: Arc<StackConfig>,
+    docker: DockerSlots,
+    switch: Arc<dyn TrafficSwitch>,
+    gates: Arc<GatesFn>,
+    recorder: Arc<dyn DeploymentRecorder>,
+    events: Arc<dyn EventSink>,
+    hook: Option<Arc<dyn StepHook>>,
+    operator: String,
+    journal: Journal,
+}
+
+impl std::fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("stack", &self.config.stack)
+            .field("proxy", &self.switch.kind())
+            .field("operator", &self.operator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Orchestrator {
+    /// An orchestrator for `config`'s stack on `docker`, switching traffic with
+    /// `switch`. Gates are the built-in ones, nothing is recorded, events are dropped,
+    /// the operator is `deploy-bluegreen`: see the `with_*` methods.
+    #[must_use]
+    pub fn new(config: StackConfig, docker: DockerSlots, switch: Arc<dyn TrafficSwitch>) -> Self {
+        let journal = Journal::new(&config.state_dir, &config.stack);
+        Self {
+            config: Arc::new(config),
+            docker,
+            switch,
+            gates: Arc::new(|| Box::new(Registry::with_builtins()) as Box<dyn GateFactory>),
+            recorder: Arc::new(NoHistory),
+            events: Arc::new(NullSink),
+            hook: None,
+            operator: "deploy-bluegreen".to_owned(),
+            journal,
+        }
+    }
+
+    /// Connects to the local Docker engine and builds the proxy's switch from `config`.
+    ///
+    /// # Errors
+    /// [`Error::DockerUnavailable`].
+    pub async fn connect(config: StackConfig) -> Result<Self> {
+        let docker = DockerSlots::connect().await?;
+        let switch = config.proxy.build_switch();
+        Ok(Self::new(config, docker, switch))
+    }
+
+    /// Builds gates with `gates` (called once per gate run).
+    #[must_use]
+    pub fn with_gates<F>(mut self, gates: F) -> Self
+    where
+        F: Fn() -> Box<dyn GateFactory> + Send + Sync + 'static,
+    {
+        self.gates = Arc::new(gates);
+        self
+    }
+
+    /// Records outcomes with `recorder`.
+    #[must_use]
+    pub fn with_recorder(mut self, recorder: Arc<dyn DeploymentRecorder>) -> Self {
+        self.recorder = recorder;
+        self
+    }
+
+    /// Reports progress (and the gate runner's events) to `events`.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Calls `hook` at every step.
+    #[must_use]
+    pub fn with_hook(mut self, hook: Arc<dyn StepHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Names who runs the operations (lock holder, journal, history).
+    #[must_use]
+    pub fn with_operator(mut self, operator: &str) -> Self {
+        operator.clone_into(&mut self.operator);
+        self
+    }
+
+    /// The stack configuration.
+    #[must_use]
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    /// The traffic switch.
+    #[must_use]
+    pub fn switch(&self) -> &Arc<dyn TrafficSwitch> {
+        &self.switch
+    }
+
+    /// The journal.
+    #[must_use]
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    // -----------------------------------------------------------------------------
+    // Bookkeeping: lock, journal, events, hook, history.
+
+    fn lock(&self, operation: Operation) -> Result<StackLock> {
+        StackLock::acquire(
+            &self.config.state_dir,
+            &self.config.stack,
+            &LockHolder::current(&self.operator, operation.as_str()),
+        )
+    }
+
+    async fn begin(
+        &self,
+        operation: Operation,
+        release: Option<&str>,
+        image: Option<&str>,
+        lock: &StackLock,
+    ) -> Run {
+        let now = Utc::now();
+        let mut run = Run {
+            operation,
+            started: Instant::now(),
+            report: OperationReport::new(operation, &self.config.stack),
+            split_repaired: false,
+            journal: Some(JournalEntry {
+                operation,
+                release: release.map(str::to_owned),
+                image: image.map(str::to_owned),
+                from: None,
+                to: None,
+                step: Step::Locked,
+                pid: std::process::id(),
+                host: hostname(),
+                operator: self.operator.clone(),
+                started_at: now,
+                updated_at: now,
+                finished: false,
+                result: None,
+                error: None,
+            }),
+        };
+        let mut event = Event::started(
+            operation.as_str(),
+            format!("{operation} on stack {}", self.config.stack),
+        )
+        .with_field("stack", self.config.stack.as_str())
+        .with_field("operator", self.operator.as_str());
+        if let Some(release) = release {
+            event = event.with_field("release", release);
+        }
+        self.events.emit(&event);
+        if let Some(previous) = lock.took_over() {
+            let message =
+                format!("took over the stack lock left by {previous}, which no longer runs");
+            warn!(stack = %self.config.stack, "{message}");
+            self.events
+                .emit(&Event::warning(operation.as_str(), message.clone()));
+            run.report.repairs.push(message);
+        }
+        run
+    }
+
+    async fn step(&self, run: &mut Run, step: Step, message: impl Into<String>) {
+        let message = message.into();
+        let at = run.started.elapsed();
+        run.report.steps.push(StepTiming {
+            step,
+            at_ms: millis(at),
+        });
+        if let Some(entry) = run.journal.as_mut() {
+            entry.step = step;
+            entry.updated_at = Utc::now();
+            if let Err(e) = self.journal.write(entry).await {
+                warn!(error = %e, "cannot write the journal");
+            }
+        }
+        info!(stack = %self.config.stack, operation = %run.operation, step = %step, elapsed_ms = millis(at), "{message}");
+        self.events.emit(
+            &Event::progress(run.operation.as_str(), message)
+                .with_field("step", step.as_str())
+                .with_field("elapsed_ms", millis(at)),
+        );
+        if let Some(hook) = &self.hook {
+            hook.reached(run.operation, step).await;
+        }
+    }
+
+    async fn close_journal(&self, run: &mut Run, error: Option<&Error>) {
+        if let Some(mut entry) = run.journal.take() {
+            entry.finished = true;
+            entry.updated_at = Utc::now();
+            match error {
+                Some(e) => entry.error = Some(e.to_string()),
+                None => entry.result = Some(run.report.result),
+            }
+            if let Err(e) = self.journal.write(&entry).await {
+                warn!(error = %e, "cannot write the journal");
+            }
+        }
+        if let Some(e) = error {
+            self.events.emit(
+                &Event::finished(run.operation.as_str(), format!("failed: {e}"))
+                    .with_field("result", "error"),
+            );
+        }
+    }
+
+    async fn done(&self, mut run: Run) -> OperationReport {
+        self.step(&mut run, Step::Done, "finished").await;
+        let t = &mut run.report.timings;
+        t.total = run.started.elapsed();
+        t.overhead = t
+            .total
+            .saturating_sub(t.container_start)
+            .saturating_sub(t.gates)
+            .saturating_sub(t.drain)
+            .saturating_sub(t.window);
+        let mut event = Event::finished(
+            run.operation.as_str(),
+            format!("{} in {} ms", run.report.result, millis(t.total)),
+        )
+        .with_field("result", run.report.result.as_str())
+        .with_field("total_ms", millis(t.total));
+        if let Some(serving) = run.report.serving {
+            event = event.with_field("serving", serving.as_str());
+        }
+        self.events.emit(&event);
+        run.report
+    }
+
+    fn warn(&self, run: &mut Run, message: String) {
+        warn!(stack = %self.config.stack, "{message}");
+        self.events
+            .emit(&Event::warning(run.operation.as_str(), message.clone()));
+        run.report.warnings.push(message);
+    }
+
+    fn refuse(&self, run: &mut Run, stage: Stage, reason: String) {
+        run.report.result = OperationResult::Refused;
+        run.report.stage = Some(stage);
+        self.events.emit(
+            &Event::warning(run.operation.as_str(), format!("refused: {reason}"))
+                .with_field("stage", format!("{stage:?}").to_lowercase()),
+        );
+        run.report.reason = Some(reason);
+    }
+
+    async fn stop_quietly(&self, run: &mut Run, slot: Slot) {
+        if let Err(e) = self
+            .docker
+            .stop(&self.config.stack, slot, self.config.slots.stop_grace)
+            .await
+        {
+            self.warn(run, format!("stopping slot {slot}: {e}"));
+        }
+    }
+
+    /// Records the deploy's result (succeeded, failed, rolled back).
+    async fn record_result(&self, run: &Run, release: &str, request: &DeployRequest) {
+        let status = match run.report.result {
+            OperationResult::Succeeded | OperationResult::Unchanged => DeployStatus::Succeeded,
+            OperationResult::Refused => DeployStatus::Failed,
+            OperationResult::RolledBack => DeployStatus::RolledBack,
+        };
+        self.record(run, release, status, request).await;
+    }
+
+    async fn record_error(
+        &self,
+        run: &mut Run,
+        release: &str,
+        request: &DeployRequest,
+        error: &Error,
+    ) {
+        self.warn(run, format!("failed: {error}"));
+        self.record(run, release, DeployStatus::Failed, request)
+            .await;
+    }
+
+    async fn record(
+        &self,
+        run: &Run,
+        release: &str,
+        status: DeployStatus,
+        request: &DeployRequest,
+    ) {
+        self.record_outcome(run, release, status, request.git_sha.as_deref())
+            .await;
+    }
+
+    async fn record_outcome(
+        &self,
+        run: &Run,
+        release: &str,
+        status: DeployStatus,
+        git_sha: Option<&str>,
+    ) {
+        let mut outcome = DeploymentOutcome::new(
+            self.config.stack.as_str(),
+            release,
+            self.config.environment,
+            status,
+        )
+        .with_operator(self.operator.as_str());
+        if status != DeployStatus::Started {
+            outcome = outcome.with_duration(run.started.elapsed());
+            if !run.report.gates.is_empty() {
+                outcome = outcome.with_gate_summary(serde_json::Value::Array(
+                    run.report
+                        .gates
+                        .iter()
+                        .map(|g| {
+                            serde_json::json!({
+                                "plan": g.plan,
+                                "share": g.share,
+                                "result": g.report.result,
+                                "failures": g.report.failures,
+                            })
+                        })
+                        .collect(),
+                ));
+            }
+        }
+        if let Some(sha) = git_sha {
+            outcome = outcome.with_git_sha(sha);
+        }
+        if let Err(e) = self.recorder.record(&outcome).await {
+            warn!(stack = %self.config.stack, error = %e, "cannot record the deployment outcome");
+            self.events.emit(&Event::warning(
+                "history",
+                format!("cannot record {status} of {release}: {e}"),
+            ));
+        }
+    }
+
+    fn ready_options(&self, timeout: Duration) -> ReadyOptions {
+        ReadyOptions {
+            timeout,
+            ..ReadyOptions::default()
+        }
+    }
+
+    fn verify_options(&self) -> VerifyOptions {
+        VerifyOptions {
+            path: self.config.slots.health_path.clone(),
+            consecutive: self.config.deploy.verify_consecutive,
+            timeout: self.config.deploy.verify_timeout,
+            ..VerifyOptions::default()
+        }
+    }
+}
+
+fn slot_release(info: &ContainerInfo) -> SlotRelease {
+    SlotRelease {
+        slot: info.slot,
+        release: info.release.clone(),
+        image: info.image.clone(),
+    }
+}
+
+fn url_of(addr: Option<SocketAddr>) -> Option<Url> {
+    addr.and_then(|a| Url::parse(&format!("http://{a}")).ok())
+}
+
+fn display_addr(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(|| "?".to_owned(), |a| a.to_string())
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn describe_sample(sample: &[(String, u64)]) -> String {
+    sample
+        .iter()
+        .map(|(label, n)| format!("{label} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The operations' futures can be spawned on a multi-threaded runtime.
+#[allow(dead_code)]
+fn futures_are_send(orchestrator: &Orchestrator) {
+    fn send<T: Send>(_: T) {}
+    let request = DeployRequest::new("image", "release");
+    send(orchestrator.deploy(&request));
+    send(orchestrator.rollback(&RollbackRequest::default()));
+    send(orchestrator.switch_traffic(&SwitchRequest::default()));
+    send(orchestrator.stop_idle());
+    send(orchestrator.status());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_release_is_the_tag() {
+        assert_eq!(default_release("odoo:17.0-20240601"), "17.0-20240601");
+        assert_eq!(default_release("registry:5000/team/odoo:r2"), "r2");
+        assert_eq!(
+            default_release("registry:5000/team/odoo"),
+            "registry:5000/team/odoo"
+        );
+        assert_eq!(default_release("odoo:r3@sha256:abc"), "r3");
+    }
+
+    #[test]
+    fn canary_steps_are_validated() {
+        let ok = DeployRequest::new("i", "r").canary(&[10, 50, 100]);
+        assert!(ok.validate().is_ok());
+        for steps in [
+            &[][..],
+            &[10, 50][..],
+            &[50, 10, 100][..],
+            &[0, 100][..],
+            &[10, 10, 100][..],
+        ] {
+            let request = DeployRequest::new("i", "r").canary(steps);
+            assert!(
+                matches!(request.validate(), Err(Error::Config { ref field, .. }) if field == "steps"),
+                "{steps:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Rollback, manual switch, stop-idle, and the `Deployer` the rollback strategy calls.
+
+use super::*;
+
+impl Orchestrator {
+    /// Sends all traffic back to the slot that served before. When it still runs, this
+    /// is a readiness probe, a switch and a verification (about a second); when it was
+    /// stopped, it is started and its pre-switch gates run first. The slot rolled back
+    /// from stays running, drained (unless `request.stop`), and the release it ran is
+    /// recorded as rolled back.
+    ///
+    /// # Errors
+    /// [`Error::LockHeld`]; [`Error::NoPreviousSlot`] when the other slot has no
+    /// container; infrastructure failures (including a previous slot that no longer
+    /// answers, and a verification that fails after the switch).
+    pub async fn rollback(&self, request: &RollbackRequest) -> Result<OperationReport> {
+        let (lock, mut run) = self.start_locked(Operation::Rollback, None).await?;
+        let result = self
+            .rollback_locked(&mut run, request.stop, None, true)
+            .await;
+        self.finish_locked(lock, run, result).await
+    }
+
+    pub(super) async fn rollback_locked(
+        &self,
+        run: &mut Run,
+        stop: bool,
+        expected_release: Option<&str>,
+        record: bool,
+    ) -> Result<()> {
+        let mut observed = self.observe().await?;
+        self.step(run, Step::Observed, "read docker and the proxy")
+            .await;
+        let live = self.reconcile(run, &mut observed).await?;
+        let live_info = observed.slots.get(live).cloned();
+        run.report.serving = Some(live);
+        if run.split_repaired && expected_release.is_none() {
+            // An interrupted switch or canary left traffic split; putting all of it
+            // back on the slot that served before is the rollback.
+            run.report.to = live_info.as_ref().map(slot_release);
+            run.report.release = live_info.as_ref().map(|i| i.release.clone());
+            run.report.reason = Some(format!(
+                "traffic was split; all of it is back on slot {live}, the slot that served before"
+            ));
+            return Ok(());
+        }
+        if let (Some(expected), Some(info)) = (expected_release, &live_info) {
+            if info.release == expected && info.is_running() {
+                run.report.result = OperationResult::Unchanged;
+                run.report.release = Some(info.release.clone());
+                run.report.to = Some(slot_release(info));
+                run.report.reason = Some(format!("release {expected} already serves"));
+                return Ok(());
+            }
+        }
+        let previous = live.other();
+        let previous_info =
+            observed
+                .slots
+                .get(previous)
+                .cloned()
+                .ok_or_else(|| Error::NoPreviousSlot {
+                    stack: self.config.stack.clone(),
+                    slot: previous,
+                })?;
+        if let Some(expected) = expected_release {
+            if previous_info.release != expected {
+                return Err(Error::ReleaseNotFound {
+                    stack: self.config.stack.clone(),
+                    release: expected.to_owned(),
+                });
+            }
+        }
+        run.report.from = live_info.as_ref().map(slot_release);
+        run.report.to = Some(slot_release(&previous_info));
+        run.report.release = Some(previous_info.release.clone());
+        if let Some(entry) = run.journal.as_mut() {
+            entry.from = Some(live);
+            entry.to = Some(previous);
+            entry.release = Some(previous_info.release.clone());
+            entry.image = Some(previous_info.image.clone());
+        }
+        let stack = &self.config.stack;
+        let target = if previous_info.is_running() {
+            // Warm: one readiness probe, it may have died since.
+            let ready =
+                self.ready_options(self.config.slots.ready_timeout.min(Duration::from_secs(10)));
+            self.docker
+                .wait_slot_ready(stack, previous, &self.config.slots.health_path, &ready)
+                .await?
+        } else {
+            self.step(
+                run,
+                Step::Starting,
+                format!(
+                    "starting stopped slot {previous} ({})",
+                    previous_info.release
+                ),
+            )
+            .await;
+            let started = Instant::now();
+            let ready = self.ready_options(self.config.slots.ready_timeout);
+            let result = async {
+                self.docker.start(stack, previous).await?;
+                self.docker
+                    .wait_slot_ready(stack, previous, &self.config.slots.health_path, &ready)
+                    .await
+            }
+            .await;
+            run.report.timings.container_start = started.elapsed();
+            let info = match result {
+                Ok(info) => info,
+                Err(Error::SlotFailedToStart { reason, logs, .. }) => {
+                    run.report.start_logs = Some(logs);
+                    self.refuse(
+                        run,
+                        Stage::Start,
+                        format!("slot {previous} did not start: {reason}"),
+                    );
+                    self.stop_quietly(run, previous).await;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            self.step(run, Step::Started, format!("slot {previous} answers"))
+                .await;
+            if let Some(plan) = &self.config.pre_switch {
+                self.step(
+                    run,
+                    Step::PreGates,
+                    format!("pre-switch gates against slot {previous}"),
+                )
+                .await;
+                let urls = PlanUrls {
+                    slot: url_of(info.http),
+                    previous: live_info
+                        .as_ref()
+                        .filter(|i| i.is_running())
+                        .and_then(|i| url_of(i.http)),
+                };
+                if let Some(reason) = self.run_plan(run, "pre_switch", plan, &urls, None).await? {
+                    self.refuse(run, Stage::PreGates, reason);
+                    self.stop_quietly(run, previous).await;
+                    return Ok(());
+                }
+            }
+            info
+        };
+        let backend = self.backend(&target)?;
+        self.step(
+            run,
+            Step::Switching,
+            format!("all new requests to slot {previous} ({})", target.release),
+        )
+        .await;
+        let started = Instant::now();
+        self.switch.switch_to(&backend).await?;
+        run.report.timings.switch += started.elapsed();
+        run.report.serving = Some(previous);
+        self.step(run, Step::Switched, "the proxy accepted the switch")
+            .await;
+        if self.config.deploy.verify_release {
+            let verify_started = Instant::now();
+            let report = verify_release(
+                self.config.proxy.url.as_str(),
+                &target.release,
+                &self.verify_options(),
+            )
+            .await?;
+            run.report.timings.switch_visible =
+                verify_started.duration_since(started) + report.latency;
+            self.step(
+                run,
+                Step::Verified,
+                format!(
+                    "requests through the proxy reach release {}",
+                    target.release
+                ),
+            )
+            .await;
+        }
+        if record {
+            if let Some(bad) = &live_info {
+                self.record_outcome(run, &bad.release, DeployStatus::RolledBack, None)
+                    .await;
+                self.step(run, Step::Recorded, "rollback recorded").await;
+            }
+        }
+        if stop {
+            if let Some(bad) = live_info.filter(ContainerInfo::is_running) {
+                self.drain(run, bad.slot).await;
+                match self
+                    .docker
+                    .stop(stack, bad.slot, self.config.slots.stop_grace)
+                    .await
+                {
+                    Ok(_) => run.report.stopped = Some(bad.slot),
+                    Err(e) => self.warn(run, format!("stopping slot {}: {e}", bad.slot)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends all traffic to the other slot (or `request.to`), which must be running:
+    /// pre-switch gates against it (unless skipped), switch, verification and
+    /// post-switch gates through the proxy (switching back on failure), then a drain of
+    /// the slot that served.
+    ///
+    /// # Errors
+    /// [`Error::LockHeld`]; [`Error::SlotNotRunning`]; configuration errors of the
+    /// plans; infrastructure failures.
+    pub async fn switch_traffic(&self, request: &SwitchRequest) -> Result<OperationReport> {
+        let (lock, mut run) = self.start_locked(Operation::Switch, None).await?;
+        let result = self.switch_locked(&mut run, request).await;
+        self.finish_locked(lock, run, result).await
+    }
+
+    pub(super) async fn switch_locked(&self, run: &mut Run, request: &SwitchRequest) -> Result<()> {
+        let mut observed = self.observe().await?;
+        self.step(run, Step::Observed, "read docker and the proxy")
+            .await;
+        let live = self.reconcile(run, &mut observed).await?;
+        run.report.serving = Some(live);
+        let target = request.to.unwrap_or(live.other());
+        let live_info = observed.slots.get(live).cloned();
+        run.report.from = live_info.as_ref().map(slot_release);
+        if target == live {
+            run.report.result = OperationResult::Unchanged;
+            run.report.to = run.report.from.clone();
+            run.report.reason = Some(format!("slot {live} already serves"));
+            return Ok(());
+        }
+        let info = observed
+            .slots
+            .get(target)
+            .filter(|i| i.is_running())
+            .cloned()
+            .ok_or_else(|| Error::SlotNotRunning {
+                stack: self.config.stack.clone(),
+                slot: target,
+            })?;
+        run.report.to = Some(slot_release(&info));
+        run.report.release = Some(info.release.clone());
+        let ready = self.ready_options(Duration::from_secs(10));
+        let info = self
+            .docker
+            .wait_slot_ready(
+                &self.config.stack,
+                target,
+                &self.config.slots.health_path,
+                &ready,
+            )
+            .await?;
+        let live_running = live_info.filter(ContainerInfo::is_running);
+        let urls = PlanUrls {
+            slot: url_of(info.http),
+            previous: live_running.as_ref().and_then(|i| url_of(i.http)),
+        };
+        if let (Some(plan), false) = (&self.config.pre_switch, request.skip_gates) {
+            self.step(
+                run,
+                Step::PreGates,
+                format!("pre-switch gates against slot {target}"),
+            )
+            .await;
+            if let Some(reason) = self.run_plan(run, "pre_switch", plan, &urls, None).await? {
+                self.refuse(run, Stage::PreGates, reason);
+                return Ok(());
+            }
+        }
+        match self
+            .bring_in(run, &info, live_running.as_ref(), &[100], &urls, false)
+            .await?
+        {
+            Verdict::Passed => {}
+            Verdict::Failed { stage, reason } => {
+                run.report.result = if live_running.is_some() {
+                    OperationResult::RolledBack
+                } else {
+                    OperationResult::Refused
+                };
+                run.report.stage = Some(stage);
+                run.report.reason = Some(reason);
+                return Ok(());
+            }
+        }
+        if let Some(old) = &live_running {
+            self.drain(run, old.slot).await;
+        }
+        self.record_outcome(run, &info.release, DeployStatus::Succeeded, None)
+            .await;
+        Ok(())
+    }
+
+    /// Stops the slot that takes no traffic (the old release kept for a rollback).
+    ///
+    /// # Errors
+    /// [`Error::LockHeld`]; infrastructure failures.
+    pub async fn stop_idle(&self) -> Result<OperationReport> {
+        let (lock, mut run) = self.start_locked(Operation::StopIdle, None).await?;
+        let result = self.stop_idle_locked(&mut run).await;
+        self.finish_locked(lock, run, result).await
+    }
+
+    pub(super) async fn stop_idle_locked(&self, run: &mut Run) -> Result<()> {
+        let mut observed = self.observe().await?;
+        self.step(run, Step::Observed, "read docker and the proxy")
+            .await;
+        let live = self.reconcile(run, &mut observed).await?;
+        run.report.serving = Some(live);
+        let idle = live.other();
+        match observed.slots.get(idle).filter(|i| i.is_running()) {
+            Some(info) => {
+                run.report.from = Some(slot_release(info));
+                self.docker
+                    .stop(&self.config.stack, idle, self.config.slots.stop_grace)
+                    .await?;
+                run.report.stopped = Some(idle);
+                self.step(run, Step::Retired, format!("slot {idle} stopped"))
+                    .await;
+            }
+            None => {
+                run.report.result = OperationResult::Unchanged;
+                run.report.reason = Some(format!("slot {idle} does not run"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the lock and opens the journal entry of an operation.
+    pub(super) async fn start_locked(
+        &self,
+        operation: Operation,
+        release: Option<&str>,
+    ) -> Result<(StackLock, Run)> {
+        let lock = self.lock(operation)?;
+        let mut run = self.begin(operation, release, None, &lock).await;
+        self.step(&mut run, Step::Locked, "stack locked").await;
+        Ok((lock, run))
+    }
+
+    /// Closes the journal entry and releases the lock.
+    pub(super) async fn finish_locked(
+        &self,
+        lock: StackLock,
+        mut run: Run,
+        result: Result<()>,
+    ) -> Result<OperationReport> {
+        if let Err(e) = result {
+            self.close_journal(&mut run, Some(&e)).await;
+            return Err(e);
+        }
+        self.close_journal(&mut run, None).await;
+        drop(lock);
+        Ok(self.done(run).await)
+    }
+}
+
+#[async_trait]
+impl Deployer for Orchestrator {
+    /// Puts `release` back in service: when the slot not serving runs it, traffic is
+    /// switched back to it (warm); when that slot is stopped, it is started and gated
+    /// first. Nothing is recorded (the caller records the rollback).
+    async fn redeploy(
+        &self,
+        release: &ReleaseRef,
+    ) -> std::result::Result<RedeployReport, BoxError> {
+        if release.stack != self.config.stack {
+            return Err(Box::new(Error::ReleaseNotFound {
+                stack: release.stack.clone(),
+                release: release.release.clone(),
+            }));
+        }
+        let (lock, mut run) = self
+            .start_locked(Operation::Redeploy, Some(&release.release))
+            .await?;
+        let result = self
+            .rollback_locked(&mut run, false, Some(&release.release), false)
+            .await;
+        let report = self.finish_locked(lock, run, result).await?;
+        if !report.result.is_success() {
+            return Err(Box::new(Error::Config {
+                field: "release".to_owned(),
+                reason: format!(
+                    "release {} was refused: {}",
+                    release.release,
+                    report.reason.as_deref().unwrap_or("its gates did not pass")
+                ),
+            }));
+        }
+        let warm =
+            report.timings.container_start.is_zero() && report.result == OperationResult::Succeeded;
+        let details = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
+        Ok(RedeployReport {
+            release: release.release.clone(),
+            warm_switch: warm,
+            details,
+        })
+    }
+}

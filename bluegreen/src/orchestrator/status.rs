@@ -1,0 +1,354 @@
+//! `status`: the stack as it is, read from Docker, the proxy and requests through it,
+//! with what the lock file and the journal say about operations under way or killed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{describe_sample, Orchestrator};
+use crate::config::backend_of;
+use crate::journal::JournalEntry;
+use crate::lock::{LockState, StackLock};
+use crate::slot::{ContainerInfo, ContainerStatus, Slot, SlotState};
+use crate::switch::{AdminState, ProxyKind, TrafficState};
+use crate::verify::sample_releases;
+
+/// Whether the stack serves as it should.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StackHealth {
+    /// Exactly one slot takes all traffic, its container runs and answers, and requests
+    /// through the proxy reach its release.
+    Ok,
+    /// Something in [`StatusReport::problems`] needs a repairing deploy or rollback, or
+    /// a person.
+    Degraded,
+}
+
+/// What a slot is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlotRole {
+    /// It takes all traffic.
+    Live,
+    /// It takes part of the traffic (a canary, or an interrupted switch).
+    Partial,
+    /// It runs and takes no traffic (the previous release kept for a rollback, or a new
+    /// one not switched to yet).
+    Idle,
+    /// Its container exists and does not run.
+    Stopped,
+    /// It has no container.
+    Absent,
+}
+
+/// A container, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSummary {
+    /// The container name.
+    pub name: String,
+    /// The first 12 characters of its id.
+    pub id: String,
+    /// Docker's lifecycle state.
+    pub status: ContainerStatus,
+    /// Its release label.
+    pub release: String,
+    /// Its image.
+    pub image: String,
+    /// Where it publishes HTTP on the host.
+    pub http: Option<SocketAddr>,
+    /// When Docker created it.
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// One slot, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotStatus {
+    /// The slot.
+    pub slot: Slot,
+    /// What it does.
+    pub role: SlotRole,
+    /// Its share of new requests in the proxy (`None` when the proxy could not be read).
+    pub share: Option<u8>,
+    /// Its administrative state in the proxy.
+    pub admin: Option<AdminState>,
+    /// The address the proxy sends its traffic to.
+    pub proxy_address: Option<SocketAddr>,
+    /// Its container.
+    pub container: Option<ContainerSummary>,
+    /// Whether its readiness path answers 200 on its published port (`None`: not
+    /// running).
+    pub answers: Option<bool>,
+}
+
+/// The stack as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The stack.
+    pub stack: String,
+    /// The proxy kind.
+    pub proxy: ProxyKind,
+    /// The proxy's public URL.
+    pub proxy_url: String,
+    /// Whether it serves as it should.
+    pub health: StackHealth,
+    /// The slot taking all traffic, if one does.
+    pub serving: Option<Slot>,
+    /// That slot's release.
+    pub live_release: Option<String>,
+    /// Both slots, blue first.
+    pub slots: Vec<SlotStatus>,
+    /// Release labels of responses to a few requests through the proxy, most frequent
+    /// first.
+    pub through_proxy: Vec<(String, u64)>,
+    /// The lock: free, held by a running operation, or left by a killed one.
+    pub lock: Option<LockState>,
+    /// The journal's last entry.
+    pub last_operation: Option<JournalEntry>,
+    /// Whether that operation was interrupted (its process died before it finished).
+    pub interrupted: bool,
+    /// What keeps the stack from serving as it should.
+    pub problems: Vec<String>,
+    /// What a person should know (operations under way or interrupted, an idle slot
+    /// still running).
+    pub notes: Vec<String>,
+}
+
+impl Orchestrator {
+    /// Reads the stack's state: containers, the proxy's routing, a few requests through
+    /// the proxy, each running slot's readiness, the lock and the journal. Changes
+    /// nothing and takes no lock; what cannot be read is reported as a problem.
+    pub async fn status(&self) -> StatusReport {
+        let config = self.config();
+        let stack = config.stack.clone();
+        let path = config.slots.health_path.clone();
+        let (slots, traffic, sample) = tokio::join!(
+            self.docker.state(&stack),
+            self.switch.active(),
+            sample_releases(config.proxy.url.as_str(), &path, 10, Duration::from_secs(2)),
+        );
+        let mut problems = Vec::new();
+        let mut notes = Vec::new();
+        let slots = slots
+            .map_err(|e| problems.push(format!("cannot read docker: {e}")))
+            .ok();
+        let traffic = traffic
+            .map_err(|e| problems.push(format!("cannot read the proxy's routing: {e}")))
+            .ok();
+        let through_proxy = sample
+            .map_err(|e| problems.push(format!("cannot send requests through the proxy: {e}")))
+            .unwrap_or_default();
+        let answers = match &slots {
+            Some(slots) => probe_slots(slots, &path).await,
+            None => BTreeMap::new(),
+        };
+        let serving = traffic.as_ref().and_then(TrafficState::serving);
+        let live = serving.and_then(|s| slots.as_ref().and_then(|st| st.get(s)));
+        let live_release = live.map(|i| i.release.clone());
+
+        if let Some(traffic) = &traffic {
+            match serving {
+                None => problems.push(format!(
+                    "traffic is split ({}): no slot takes all of it; a deploy or rollback puts it on one",
+                    Slot::ALL
+                        .iter()
+                        .map(|s| format!("{s} {} %", traffic.share(*s)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                Some(slot) => match (slots.as_ref(), live) {
+                    (None, _) => {}
+                    (Some(_), None) => problems.push(format!(
+                        "slot {slot} takes all traffic but has no container"
+                    )),
+                    (Some(_), Some(info)) if !info.is_running() => problems.push(format!(
+                        "slot {slot} takes all traffic but its container is {:?}",
+                        info.status
+                    )),
+                    (Some(_), Some(info)) => {
+                        if answers.get(&slot) == Some(&false) {
+                            problems.push(format!(
+                                "slot {slot} ({}) does not answer on {path}",
+                                info.release
+                            ));
+                        }
+                        if let Some(want) = backend_of(info) {
+                            let have = traffic.backend(slot).and_then(|b| b.http);
+                            if have != Some(want.http) {
+                                problems.push(format!(
+                                    "the proxy sends slot {slot}'s traffic to {}, its container listens on {}",
+                                    have.map_or_else(|| "nowhere".to_owned(), |a| a.to_string()),
+                                    want.http
+                                ));
+                            }
+                        }
+                        let other = through_proxy
+                            .iter()
+                            .any(|(label, _)| label != &info.release);
+                        if other && !through_proxy.is_empty() {
+                            problems.push(format!(
+                                "requests through the proxy reach {}, not only release {} of slot {slot}",
+                                describe_sample(&through_proxy),
+                                info.release
+                            ));
+                        }
+                    }
+                },
+            }
+        }
+
+        let lock = match StackLock::inspect(&config.state_dir, &stack) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                notes.push(format!("cannot read the lock file: {e}"));
+                None
+            }
+        };
+        match &lock {
+            Some(LockState::Held { holder }) => {
+                notes.push(format!("an operation is under way: {holder}"));
+            }
+            Some(LockState::Stale { holder }) => notes.push(format!(
+                "the lock was left by {holder}, which no longer runs; the next operation takes it over"
+            )),
+            _ => {}
+        }
+        let last_operation = self.journal().read().await.unwrap_or_else(|e| {
+            notes.push(format!("cannot read the journal: {e}"));
+            None
+        });
+        let mut interrupted = false;
+        if let Some(entry) = &last_operation {
+            if !entry.finished {
+                let holder_alive =
+                    matches!(&lock, Some(LockState::Held { holder }) if holder.pid == entry.pid);
+                if holder_alive {
+                    notes.push(format!(
+                        "{} of {} under way, at step {}",
+                        entry.operation,
+                        entry.release.as_deref().unwrap_or("the stack"),
+                        entry.step
+                    ));
+                } else {
+                    interrupted = true;
+                    notes.push(format!(
+                        "the {} of {} started {} by {} (pid {}) was interrupted at step {}; the next deploy or rollback goes on from the state above",
+                        entry.operation,
+                        entry.release.as_deref().unwrap_or("the stack"),
+                        entry.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        entry.operator,
+                        entry.pid,
+                        entry.step
+                    ));
+                }
+            }
+        }
+
+        let slot_statuses: Vec<SlotStatus> = Slot::ALL
+            .into_iter()
+            .map(|slot| {
+                let info = slots.as_ref().and_then(|s| s.get(slot));
+                let backend = traffic.as_ref().and_then(|t| t.backend(slot));
+                let share = traffic.as_ref().map(|t| t.share(slot));
+                let role = match (info, share) {
+                    (None, _) => SlotRole::Absent,
+                    (Some(i), _) if !i.is_running() => SlotRole::Stopped,
+                    (Some(_), Some(100)) => SlotRole::Live,
+                    (Some(_), Some(s)) if s > 0 => SlotRole::Partial,
+                    (Some(_), _) => SlotRole::Idle,
+                };
+                if role == SlotRole::Idle {
+                    if let Some(i) = info {
+                        notes.push(format!(
+                            "slot {slot} ({}) runs without traffic: `rollback` switches back to it at once; `stop-idle` stops it",
+                            i.release
+                        ));
+                    }
+                }
+                SlotStatus {
+                    slot,
+                    role,
+                    share,
+                    admin: backend.map(|b| b.admin),
+                    proxy_address: backend.and_then(|b| b.http),
+                    container: info.map(summary),
+                    answers: answers.get(&slot).copied(),
+                }
+            })
+            .collect();
+
+        StatusReport {
+            stack,
+            proxy: config.proxy.kind(),
+            proxy_url: config.proxy.url.to_string(),
+            health: if problems.is_empty() {
+                StackHealth::Ok
+            } else {
+                StackHealth::Degraded
+            },
+            serving,
+            live_release,
+            slots: slot_statuses,
+            through_proxy,
+            lock,
+            last_operation,
+            interrupted,
+            problems,
+            notes,
+        }
+    }
+}
+
+fn summary(info: &ContainerInfo) -> ContainerSummary {
+    ContainerSummary {
+        name: info.name.clone(),
+        id: info.id.chars().take(12).collect(),
+        status: info.status,
+        release: info.release.clone(),
+        image: info.image.clone(),
+        http: info.http,
+        created: info.created,
+    }
+}
+
+/// Whether each running slot answers 200 on `path` (one request, 2 s at most).
+async fn probe_slots(slots: &SlotState, path: &str) -> BTreeMap<Slot, bool> {
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .no_proxy()
+        .build()
+    else {
+        return BTreeMap::new();
+    };
+    let probe = |info: Option<&ContainerInfo>| {
+        let url = info
+            .filter(|i| i.is_running())
+            .and_then(|i| i.http)
+            .map(|addr| format!("http://{addr}{path}"));
+        let client = client.clone();
+        async move {
+            match url {
+                Some(url) => Some(
+                    client
+                        .get(&url)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().as_u16() == 200),
+                ),
+                None => None,
+            }
+        }
+    };
+    let (blue, green) = tokio::join!(probe(slots.get(Slot::Blue)), probe(slots.get(Slot::Green)));
+    let mut out = BTreeMap::new();
+    if let Some(ok) = blue {
+        out.insert(Slot::Blue, ok);
+    }
+    if let Some(ok) = green {
+        out.insert(Slot::Green, ok);
+    }
+    out
+}
