@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The README's demo command: the main job on an embedded default.
 #
-# Builds the binaries, starts the built-in fake Odoo (odoo-fake) on a free loopback port
-# and drives it with the odoo-rpc binary: version, health, login, create, search-read,
-# and one error path, so a newcomer sees the client work end to end in one command.
-# Until `odoo-gate demo` lands (issue 3) this script is the demo.
+# 1. `odoo-gate demo`: starts the built-in fake Odoo in-process and runs every gate of
+#    the default plan against it (the main job: proving a deployed Odoo healthy).
+# 2. A tour of the odoo-rpc binary against the odoo-fake server on a free loopback port:
+#    version, health, login, create, search-read, and one error path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
 version=${ODOO_VERSION:-17.0}
-step "building odoo-fake and odoo-rpc"
-cargo build -q --release -p odoo-fixtures -p odoo-deploy --bin odoo-fake --bin odoo-rpc
+step "building odoo-gate, odoo-fake and odoo-rpc (release)"
+cargo build -q --release -p odoo-fixtures -p odoo-deploy --bin odoo-fake --bin odoo-rpc --bin odoo-gate
+
+step "odoo-gate demo: every gate against a fake Odoo $version"
+target/release/odoo-gate demo --odoo-version "$version"
+
+step "odoo-rpc against odoo-fake"
 mkdir -p target/demo
 log=target/demo/odoo-fake.log
 export DEMO_PASSWORD=admin

@@ -1,0 +1,404 @@
+//! `odoo-gate`: check a deployed Odoo before and after a release.
+//!
+//! A thin binary over `deploy-gates`: parse arguments, build a plan (from a file, from
+//! flags, or against an in-process fake Odoo), run it with progress on stderr, print
+//! the report (table or JSON, plus JUnit and Markdown files), map the result to an exit
+//! code.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use deploy_core::{SecretRef, Target};
+use deploy_gates::builtin::wait_for_cleanups;
+use deploy_gates::standard::StandardPlan;
+use deploy_gates::{Plan, Registry, Report, RunSettings, Runner};
+use odoo_deploy::progress::{Progress, Style};
+use odoo_deploy::render::{self, NotRun};
+use odoo_fixtures::{FakeOdoo, ModuleState, OdooVersion};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  every gate passed (warnings allowed)
+  1  a gate failed, the plan timed out, or the run was inconclusive (a check that
+     could not decide, or could not run, is never a pass)
+  2  configuration or usage error: a bad flag, an invalid plan, a secret that does not
+     resolve, a target that lacks what a gate needs, an output file that cannot be written
+
+Output: a table on stdout (coloured on a terminal; no colour with NO_COLOR or when
+piped), or with --json the report as JSON (schema_version 1, documented in the
+deploy_gates::report module: stable field names, additions only). --junit FILE writes
+JUnit XML (one testcase per gate); --summary FILE appends a Markdown summary (pass
+\"$GITHUB_STEP_SUMMARY\" in GitHub Actions). Progress goes to stderr: a spinner on a
+terminal, one line per check otherwise. Logs: RUST_LOG (default warn).
+
+Secrets come from environment variables or files, never from the command line, and never
+appear in any output.";
+
+/// Check a deployed Odoo: health, database, login, version, modules, CRUD, filestore,
+/// response time, session continuity, PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "odoo-gate", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Print the report as JSON on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Write the report as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Append the report as a Markdown summary to FILE.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gates of a plan file (see gates/examples/gates.toml).
+    #[command(after_help = AFTER_HELP)]
+    Run {
+        /// The plan: targets, gates, thresholds and modes.
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Run the standard gates against one Odoo, without a plan file.
+    ///
+    /// Port, health, websocket, login page and version; with --db and --user also the
+    /// database, login and modules gates. --comprehensive adds smoke CRUD, filestore and
+    /// response time, and session continuity with --session-from-url.
+    #[command(after_help = AFTER_HELP)]
+    Check(Box<CheckArgs>),
+    /// Run every gate against a fake Odoo started in this process.
+    ///
+    /// The full default plan at work in one command: nothing to install, nothing to
+    /// configure. PostgreSQL is checked too when a DSN is given.
+    #[command(after_help = AFTER_HELP)]
+    Demo {
+        /// The Odoo version the fake impersonates: 16.0, 17.0, 18.0 or 19.0.
+        #[arg(long, value_name = "VERSION", default_value = "17.0")]
+        odoo_version: String,
+        /// Environment variable holding a PostgreSQL DSN for the postgres gate.
+        #[arg(long, value_name = "VAR", default_value = "DEPLOY_TEST_PG")]
+        postgres_dsn_env: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Base URL of the Odoo server.
+    #[arg(long, env = "ODOO_URL")]
+    url: String,
+    /// Database name (enables the database, login and modules gates with --user).
+    #[arg(long, env = "ODOO_DB")]
+    db: Option<String>,
+    /// Login of the user the checks act as.
+    #[arg(long, env = "ODOO_USER")]
+    user: Option<String>,
+    /// Environment variable holding the password [default: ODOO_PASSWORD, unless
+    /// --api-key-env is given].
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
+    /// Environment variable holding an API key (used instead of the password where the
+    /// protocol allows).
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
+    /// A module that must be installed; repeat for several.
+    #[arg(long = "module", value_name = "NAME")]
+    modules: Vec<String>,
+    /// Also run the gates that write or load the server.
+    #[arg(long)]
+    comprehensive: bool,
+    /// The live Odoo whose sessions must stay valid on --url (comprehensive only; same
+    /// database and credentials).
+    #[arg(long, value_name = "URL")]
+    session_from_url: Option<String>,
+    /// Environment variable holding a PostgreSQL DSN: adds the postgres gate.
+    #[arg(long, value_name = "VAR")]
+    postgres_dsn_env: Option<String>,
+    /// The version the server must report (17.0, saas~17.1, 17).
+    #[arg(long, value_name = "VERSION")]
+    expect_version: Option<String>,
+    /// The release label the server must report (X-Odoo-Release).
+    #[arg(long, value_name = "LABEL")]
+    expect_release: Option<String>,
+    /// Give up after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Timeout of each check.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    gate_timeout: Duration,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// The environment variable the demo's fake admin password is passed in.
+const DEMO_PASSWORD_ENV: &str = "ODOO_GATE_DEMO_PASSWORD";
+/// The demo's release label.
+const DEMO_RELEASE: &str = "demo-green";
+
+/// A configuration or usage error (exit code 2), with its whole cause chain.
+struct Usage(String);
+
+impl Usage {
+    fn from_error(err: &(dyn std::error::Error + 'static)) -> Usage {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            let part = cause.to_string();
+            if !text.contains(&part) {
+                text.push_str(": ");
+                text.push_str(&part);
+            }
+            source = cause.source();
+        }
+        Usage(text)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(no_color_unset() && std::io::stderr().is_terminal())
+        .init();
+    if matches!(cli.command, Command::Demo { .. }) {
+        // The fake's admin password reaches the plan the way real ones do: by reference
+        // to an environment variable. Set before any thread exists.
+        std::env::set_var(DEMO_PASSWORD_ENV, "admin");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return usage(Usage::from_error(&err)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => usage(err),
+    }
+}
+
+fn usage(err: Usage) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "odoo-gate: error: {}", err.0);
+    ExitCode::from(2)
+}
+
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+async fn run(cli: Cli) -> Result<u8, Usage> {
+    match cli.command {
+        Command::Run { plan, output } => {
+            let plan = Plan::load(&plan).map_err(|err| Usage::from_error(&err))?;
+            execute(&plan, &[], &output).await
+        }
+        Command::Check(args) => {
+            let plan = check_plan(&args)?;
+            execute(&plan, &[], &args.output).await
+        }
+        Command::Demo {
+            odoo_version,
+            postgres_dsn_env,
+            output,
+        } => demo(&odoo_version, &postgres_dsn_env, &output).await,
+    }
+}
+
+fn parse_url(flag: &str, url: &str) -> Result<deploy_core::url::Url, Usage> {
+    url.parse()
+        .map_err(|err| Usage(format!("{flag} `{url}` is not a URL: {err}")))
+}
+
+/// The target of `check`, named `name`, at `url`.
+fn check_target(args: &CheckArgs, name: &str, url: &str, flag: &str) -> Result<Target, Usage> {
+    let mut target = Target::new(name, parse_url(flag, url)?);
+    if let Some(db) = &args.db {
+        target = target.with_database(db);
+    }
+    if let Some(user) = &args.user {
+        target = target.with_login(user);
+    }
+    if let Some(var) = &args.api_key_env {
+        target = target.with_api_key(SecretRef::env(var));
+    }
+    match (&args.password_env, &args.api_key_env) {
+        (Some(var), _) => target = target.with_password(SecretRef::env(var)),
+        (None, None) if args.user.is_some() => {
+            target = target.with_password(SecretRef::env("ODOO_PASSWORD"));
+        }
+        _ => {}
+    }
+    Ok(target)
+}
+
+fn check_plan(args: &CheckArgs) -> Result<Plan, Usage> {
+    let target = check_target(args, "odoo", &args.url, "--url")?;
+    let run = RunSettings::default()
+        .with_timeout(args.timeout)
+        .with_gate_timeout(args.gate_timeout);
+    let mut plan = StandardPlan::new(target)
+        .modules(args.modules.iter().cloned())
+        .comprehensive(args.comprehensive)
+        .run_settings(run);
+    if let Some(url) = &args.session_from_url {
+        plan = plan.session_from(check_target(args, "live", url, "--session-from-url")?);
+    }
+    if let Some(var) = &args.postgres_dsn_env {
+        plan = plan.postgres(SecretRef::env(var));
+    }
+    if let Some(version) = &args.expect_version {
+        plan = plan.expected_version(version);
+    }
+    if let Some(release) = &args.expect_release {
+        plan = plan.expected_release(release);
+    }
+    plan.build().map_err(|err| Usage::from_error(&err))
+}
+
+async fn demo(version: &str, postgres_env: &str, output: &OutputArgs) -> Result<u8, Usage> {
+    let version: OdooVersion = version
+        .parse()
+        .map_err(|err| Usage(format!("--odoo-version `{version}`: {err}")))?;
+    let fake = FakeOdoo::builder()
+        .version(version)
+        .database("demo")
+        .user("admin", "admin")
+        .module("sale", ModuleState::Installed)
+        .release(DEMO_RELEASE)
+        .record_requests(false)
+        .start()
+        .await
+        .map_err(|err| Usage::from_error(&err))?;
+    let url = parse_url("the fake's URL", &fake.uri())?;
+    let target = |name: &str| {
+        Target::new(name, url.clone())
+            .with_database("demo")
+            .with_login("admin")
+            .with_password(SecretRef::env(DEMO_PASSWORD_ENV))
+    };
+    let mut plan = StandardPlan::new(target("green"))
+        .modules(["sale"])
+        .expected_version(version.to_string())
+        .expected_release(DEMO_RELEASE)
+        .comprehensive(true)
+        // One fake plays both slots: the gate runs, and says the check proves nothing.
+        .session_from(target("blue"));
+    let mut not_run = Vec::new();
+    if std::env::var_os(postgres_env).is_some_and(|dsn| !dsn.is_empty()) {
+        plan = plan.postgres(SecretRef::env(postgres_env));
+    } else {
+        not_run.push(NotRun {
+            gate: "postgres".to_owned(),
+            reason: format!(
+                "no DSN in {postgres_env}: export it (e.g. `eval \"$(scripts/ensure-postgres.sh)\"`) \
+                 or pass --postgres-dsn-env VAR"
+            ),
+        });
+    }
+    let plan = plan.build().map_err(|err| Usage::from_error(&err))?;
+    if !output.quiet {
+        let _ = writeln!(
+            std::io::stderr(),
+            "odoo-gate: demo: fake Odoo {version} (database demo, release {DEMO_RELEASE}) \
+             listening on {} in this process",
+            fake.uri()
+        );
+    }
+    let code = execute(&plan, &not_run, output).await;
+    drop(fake);
+    code
+}
+
+/// Runs `plan` and writes every requested output; returns the exit code.
+async fn execute(plan: &Plan, not_run: &[NotRun], output: &OutputArgs) -> Result<u8, Usage> {
+    let progress = Arc::new(Progress::new(Style::detect(output.quiet)));
+    let runner =
+        Runner::from_plan(plan, &Registry::with_builtins(), &*progress).map_err(|err| {
+            progress.finish();
+            Usage::from_error(&err)
+        })?;
+    let report = runner.run(progress.clone()).await;
+    if deploy_gates::builtin::pending_cleanups() > 0 {
+        progress.line("odoo-gate: waiting for the removal of records left by cancelled checks");
+        let left = wait_for_cleanups(Duration::from_secs(40)).await;
+        if left > 0 {
+            progress.line(&format!(
+                "odoo-gate: warning: {left} removal(s) still running; see the log for the records"
+            ));
+        }
+    }
+    progress.finish();
+    if !output.json {
+        for entry in not_run {
+            progress.line(&format!(
+                "odoo-gate: not run: {}: {}",
+                entry.gate, entry.reason
+            ));
+        }
+    }
+    write_outputs(&report, not_run, output)?;
+    Ok(render::exit_code(&report))
+}
+
+fn write_outputs(report: &Report, not_run: &[NotRun], output: &OutputArgs) -> Result<(), Usage> {
+    let stdout_text = if output.json {
+        render::json(report).map_err(|err| Usage::from_error(&err))?
+    } else {
+        let colour = std::io::stdout().is_terminal() && no_color_unset();
+        render::table(report, not_run, colour)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(stdout_text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|err| Usage(format!("writing the report to stdout: {err}")))?;
+    if let Some(path) = &output.junit {
+        std::fs::write(path, render::junit(report, not_run))
+            .map_err(|err| file_error("--junit", path, &err))?;
+    }
+    if let Some(path) = &output.summary {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|err| file_error("--summary", path, &err))?;
+        file.write_all(render::markdown(report, not_run).as_bytes())
+            .map_err(|err| file_error("--summary", path, &err))?;
+    }
+    Ok(())
+}
+
+fn file_error(flag: &str, path: &Path, err: &std::io::Error) -> Usage {
+    Usage(format!("{flag} {}: {err}", path.display()))
+}

@@ -1,0 +1,529 @@
+//! `odoo-bluegreen` as a pipeline runs it: the real binary, the real Docker engine, a
+//! real HAProxy, the locally built fake Odoo image. Exit codes, JSON on stdout, the lock
+//! and its holder, and `kill -9` of a deploy at each step followed by `status` and a
+//! repairing `deploy`.
+//!
+//! The harness is deploy-bluegreen's own (`bluegreen/tests/util`), shared rather than
+//! copied: it starts HAProxy on a loopback port in a temp dir, writes the stack file and
+//! removes the stack's containers when a test ends, even when it fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+#[path = "../../bluegreen/tests/util/mod.rs"]
+mod util;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use deploy_bluegreen::Slot;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use util::{fake_image, ProxyChoice, StackOptions, TestStack};
+
+const BIN: &str = env!("CARGO_BIN_EXE_odoo-bluegreen");
+
+/// Runs the binary to completion (at most 120 s).
+async fn cli(config: &Path, args: &[&str]) -> Output {
+    cli_env(config, args, &[]).await
+}
+
+async fn cli_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("ODOO_BLUEGREEN_OPERATOR", "ci")
+        .env_remove("ODOO_BLUEGREEN_PAUSE_AT")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    match tokio::time::timeout(Duration::from_secs(120), command.output()).await {
+        Ok(output) => output.unwrap(),
+        Err(_) => panic!("odoo-bluegreen {args:?} did not finish within 120 s"),
+    }
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", describe(output)))
+}
+
+fn expect_code(output: &Output, expected: i32, stack: &TestStack) {
+    assert_eq!(
+        code(output),
+        expected,
+        "{}\n{}",
+        describe(output),
+        stack.diagnostics()
+    );
+}
+
+const GATES: &str = r#"
+[gates.pre_switch.run]
+mode = "once"
+[[gates.pre_switch.gates]]
+name = "health"
+kind = "health"
+[[gates.pre_switch.gates]]
+name = "login"
+kind = "authentication"
+
+[gates.post_switch.run]
+mode = "once"
+[[gates.post_switch.gates]]
+name = "version"
+kind = "version"
+expected_version = "17.0"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_status_canary_and_rollback_through_the_cli() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let history_dir = stack.dir.path().join("history");
+    let config = stack.write_config(&StackOptions {
+        deploy: Some("rollback_window = \"keep\"\ndrain_timeout = \"1s\"".to_owned()),
+        gates: GATES.to_owned(),
+        history_dir: Some(history_dir.clone()),
+        ..StackOptions::default()
+    });
+    let image = fake_image();
+
+    let first = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "r1", "--json"],
+    )
+    .await;
+    expect_code(&first, 0, &stack);
+    let report = json(&first);
+    assert_eq!(report["result"], "succeeded");
+    assert_eq!(report["serving"], "green");
+    assert!(
+        String::from_utf8_lossy(&first.stderr).contains("[pre-gates]"),
+        "progress on stderr:\n{}",
+        describe(&first)
+    );
+
+    let second = cli(&config, &["deploy", "--image", &image, "--release", "r2"]).await;
+    expect_code(&second, 0, &stack);
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(text.contains("deploy of r2 on stack"), "{text}");
+    assert!(text.contains("serving   blue (r2)"), "{text}");
+
+    let status = cli(&config, &["status", "--json"]).await;
+    expect_code(&status, 0, &stack);
+    let status = json(&status);
+    assert_eq!(status["health"], "ok");
+    assert_eq!(status["serving"], "blue");
+    assert_eq!(status["live_release"], "r2");
+    assert_eq!(status["slots"][1]["role"], "idle");
+    assert_eq!(status["lock"]["state"], "free");
+    let human = cli(&config, &["status"]).await;
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("ok, blue serves r2"), "{human}");
+    assert!(human.contains("through the proxy: r2 x10"), "{human}");
+
+    let canary = cli(
+        &config,
+        &[
+            "canary",
+            "--image",
+            &image,
+            "--release",
+            "r3",
+            "--steps",
+            "50,100",
+            "--json",
+        ],
+    )
+    .await;
+    expect_code(&canary, 0, &stack);
+    let canary = json(&canary);
+    assert_eq!(canary["operation"], "canary");
+    assert_eq!(canary["serving"], "green");
+    let shares: Vec<&Value> = canary["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["plan"] == "post_switch")
+        .map(|g| &g["share"])
+        .collect();
+    assert_eq!(shares, [&Value::from(50), &Value::from(100)]);
+
+    let started = Instant::now();
+    let rollback = cli(&config, &["rollback", "--json"]).await;
+    let took = started.elapsed();
+    expect_code(&rollback, 0, &stack);
+    let rollback = json(&rollback);
+    assert_eq!(rollback["serving"], "blue");
+    assert_eq!(rollback["to"]["release"], "r2");
+    eprintln!(
+        "rollback command: {took:?} end to end, {} ms inside",
+        rollback["timings"]["total_ms"]
+    );
+    let status = json(&cli(&config, &["status", "--json"]).await);
+    assert_eq!(status["live_release"], "r2");
+
+    // Every outcome went to deploy-rollback's history, which `odoo-rollback` reads.
+    let history = deploy_rollback::History::open(&history_dir).unwrap();
+    let records: Vec<(String, String, String)> = history
+        .read_stack(stack.stack())
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.release.clone(),
+                r.status.as_str().to_owned(),
+                r.operator.clone(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("r1", "started"),
+        ("r1", "succeeded"),
+        ("r2", "started"),
+        ("r2", "succeeded"),
+        ("r3", "started"),
+        ("r3", "succeeded"),
+        ("r3", "rolled_back"),
+    ]
+    .map(|(r, s)| (r.to_owned(), s.to_owned(), "ci".to_owned()));
+    assert_eq!(records, expected);
+    let good = history
+        .last_good(stack.stack(), deploy_core::Environment::Staging)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        good.release, "r2",
+        "the rolled-back r3 is not a good release"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_say_rolled_back_configuration_error_and_infrastructure_failure() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    // Only release `good` passes the post-switch check.
+    let gates = GATES.replace("expected_version = \"17.0\"", "expected_release = \"good\"");
+    let config = stack.write_config(&StackOptions {
+        gates,
+        ..StackOptions::default()
+    });
+    let image = fake_image();
+    expect_code(
+        &cli(&config, &["deploy", "--image", &image, "--release", "good"]).await,
+        0,
+        &stack,
+    );
+
+    // Exit 1: it passes its gates against the slot, fails through the proxy, and
+    // traffic goes back.
+    let bad = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "bad", "--json"],
+    )
+    .await;
+    expect_code(&bad, 1, &stack);
+    let report = json(&bad);
+    assert_eq!(report["result"], "rolled-back");
+    assert_eq!(report["stage"], "post-gates");
+    assert_eq!(report["serving"], "green");
+    let status = json(&cli(&config, &["status", "--json"]).await);
+    assert_eq!(status["live_release"], "good");
+
+    // Exit 2: configuration errors, nothing touched.
+    let broken = stack.dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&config).unwrap() + "\nsurprise = true\n",
+    )
+    .unwrap();
+    let out = cli(&broken, &["status"]).await;
+    expect_code(&out, 2, &stack);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("surprise"),
+        "{}",
+        describe(&out)
+    );
+    expect_code(&cli(&config, &["deploy"]).await, 2, &stack);
+    expect_code(
+        &cli(&config, &["canary", "--image", &image, "--steps", "50,20"]).await,
+        2,
+        &stack,
+    );
+    expect_code(&cli(&config, &["deploy", "--bogus"]).await, 2, &stack);
+
+    // Exit 3: the image does not exist on the engine.
+    let missing = cli(
+        &config,
+        &[
+            "deploy",
+            "--image",
+            "odoo-fake:no-such-tag",
+            "--release",
+            "x",
+        ],
+    )
+    .await;
+    expect_code(&missing, 3, &stack);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no-such-tag"),
+        "{}",
+        describe(&missing)
+    );
+    let status = json(&cli(&config, &["status", "--json"]).await);
+    assert_eq!(status["live_release"], "good");
+    assert_eq!(status["health"], "ok");
+}
+
+/// A deploy running in the background, stopped at `step` by the test hook.
+struct Paused {
+    child: tokio::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Paused {
+    async fn start(config: &Path, args: &[&str], step: &str, operator: &str) -> Self {
+        let mut child = tokio::process::Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("ODOO_BLUEGREEN_OPERATOR", operator)
+            .env("ODOO_BLUEGREEN_PAUSE_AT", step)
+            .env("ODOO_BLUEGREEN_PAUSE_SECS", "120")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let marker = format!("paused at step {step} ");
+        let collected = stderr.clone();
+        let wait = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let found = line.contains(&marker);
+                collected.lock().unwrap().push_str(&(line + "\n"));
+                if found {
+                    return true;
+                }
+            }
+            false
+        };
+        let reached = tokio::time::timeout(Duration::from_secs(90), wait).await;
+        if reached != Ok(true) {
+            let _ = child.start_kill();
+            panic!(
+                "the deploy did not pause at {step}:\n{}",
+                stderr.lock().unwrap()
+            );
+        }
+        // Keep draining stderr so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, stderr }
+    }
+
+    /// `kill -9`.
+    async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_deploy_fails_at_once_naming_the_holder_and_a_killed_holder_is_taken_over() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let config = stack.write_config(&StackOptions::default());
+    let image = fake_image();
+    let first = Paused::start(
+        &config,
+        &["deploy", "--image", &image, "--release", "h1"],
+        "observed",
+        "alice",
+    )
+    .await;
+    let pid = first.child.id().unwrap();
+
+    let started = Instant::now();
+    let second = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "h2", "--json"],
+    )
+    .await;
+    let took = started.elapsed();
+    expect_code(&second, 3, &stack);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!("locked by pid {pid} on")) && stderr.contains("deploy by alice"),
+        "the holder is named: {stderr}"
+    );
+    assert_eq!(json(&second)["holder"]["pid"], pid);
+    assert!(
+        took < Duration::from_secs(5),
+        "refused at once, took {took:?}"
+    );
+    let status = json(&cli(&config, &["status", "--json"]).await);
+    assert_eq!(status["lock"]["state"], "held");
+    assert_eq!(status["lock"]["holder"]["operator"], "alice");
+    eprintln!("{}", first.stderr.lock().unwrap());
+
+    first.kill().await;
+    let status = json(&cli(&config, &["status", "--json"]).await);
+    assert_eq!(status["lock"]["state"], "stale", "{status:#}");
+    assert_eq!(status["interrupted"], true);
+    assert_eq!(status["last_operation"]["step"], "observed");
+
+    let repaired = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "h1", "--json"],
+    )
+    .await;
+    expect_code(&repaired, 0, &stack);
+    let report = json(&repaired);
+    let repairs = report["repairs"].to_string();
+    assert!(
+        repairs.contains("took over the stack lock") && repairs.contains(&format!("pid {pid}")),
+        "{report:#}"
+    );
+    let status = json(&cli(&config, &["status", "--json"]).await);
+    assert_eq!(status["lock"]["state"], "free");
+    assert_eq!(status["live_release"], "h1");
+}
+
+/// Every step of a deploy at which the process can be killed, and whether traffic had
+/// moved to the new release by then.
+const KILL_POINTS: [(&str, bool); 13] = [
+    ("locked", false),
+    ("observed", false),
+    ("starting", false),
+    ("started", false),
+    ("pre-gates", false),
+    ("switching", false),
+    ("switched", true),
+    ("verified", true),
+    ("post-gates", true),
+    ("draining", true),
+    ("drained", true),
+    ("recorded", true),
+    ("window", true),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_each_step_then_status_tells_the_truth_and_deploy_repairs() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let config = stack.write_config(&StackOptions {
+        gates: GATES.to_owned(),
+        ..StackOptions::default()
+    });
+    let image = fake_image();
+    expect_code(
+        &cli(&config, &["deploy", "--image", &image, "--release", "k0"]).await,
+        0,
+        &stack,
+    );
+    let mut live = "k0".to_owned();
+    for (i, (step, switched)) in KILL_POINTS.into_iter().enumerate() {
+        let release = format!("k{}", i + 1);
+        let args = [
+            "deploy",
+            "--image",
+            &image,
+            "--release",
+            &release,
+            "--rollback-window",
+            "1h",
+        ];
+        let paused = Paused::start(&config, &args, step, "ci").await;
+        paused.kill().await;
+
+        // `status` tells what is.
+        let out = cli(&config, &["status", "--json"]).await;
+        let status = json(&out);
+        let context = format!("killed at {step}: {status:#}\n{}", stack.diagnostics());
+        assert_eq!(status["health"], "ok", "{context}");
+        assert_eq!(code(&out), 0, "{context}");
+        let expected = if switched { &release } else { &live };
+        assert_eq!(status["live_release"], expected.as_str(), "{context}");
+        let through: Vec<&str> = status["through_proxy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| pair[0].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            through,
+            [expected.as_str()],
+            "one release serves: {context}"
+        );
+        if step == "window" {
+            // The deploy had finished and released the lock; only the old slot's stop
+            // was pending.
+            assert_eq!(status["interrupted"], false, "{context}");
+            assert_eq!(status["last_operation"]["result"], "succeeded", "{context}");
+        } else {
+            assert_eq!(status["interrupted"], true, "{context}");
+            assert_eq!(status["last_operation"]["step"], step, "{context}");
+            assert_eq!(status["lock"]["state"], "stale", "{context}");
+        }
+
+        // The next deploy of the same release finishes the job.
+        let out = cli(
+            &config,
+            &[
+                "deploy",
+                "--image",
+                &image,
+                "--release",
+                &release,
+                "--rollback-window",
+                "0s",
+                "--json",
+            ],
+        )
+        .await;
+        expect_code(&out, 0, &stack);
+        let report = json(&out);
+        let expected_result = if switched { "unchanged" } else { "succeeded" };
+        assert_eq!(
+            report["result"], expected_result,
+            "after {step}: {report:#}"
+        );
+        let status = json(&cli(&config, &["status", "--json"]).await);
+        let context = format!("repaired after {step}: {status:#}");
+        assert_eq!(status["health"], "ok", "{context}");
+        assert_eq!(status["live_release"], release.as_str(), "{context}");
+        assert_eq!(status["interrupted"], false, "{context}");
+        assert_eq!(status["lock"]["state"], "free", "{context}");
+        let roles: Vec<&str> = status["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["role"].as_str().unwrap())
+            .collect();
+        assert!(
+            roles.contains(&"live") && !roles.contains(&"idle") && !roles.contains(&"partial"),
+            "exactly one slot runs and serves: {context}"
+        );
+        live = release;
+    }
+}
