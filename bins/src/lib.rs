@@ -1,5 +1,6 @@
 //! Shared pieces of the `odoo-deploy` binaries: rendering a gate [`Report`] for people
-//! and CI systems ([`render`]) and showing progress on stderr ([`progress`]).
+//! and CI systems ([`render`]), showing progress on stderr ([`progress`]), and the
+//! start-up every binary shares ([`cli`]: arguments, logging, colour).
 //!
 //! The binaries themselves (`src/bin/`) stay thin: parse arguments, build the library
 //! objects, run, print with these helpers, map to an exit code.
@@ -18,5 +19,6 @@
 //! [`Report`]: deploy_gates::Report
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod progress;
 pub mod render;

@@ -21,6 +21,7 @@ use deploy_bluegreen::orchestrator::{
 use deploy_bluegreen::{Error, Slot, StackConfig};
 use deploy_core::{DeploymentRecorder, Event, EventKind, EventSink, NoHistory};
 use indicatif::{ProgressBar, ProgressStyle};
+use odoo_deploy::cli;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -128,25 +129,11 @@ fn parse_window(text: &str) -> Result<RollbackWindow, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match cli::parse_args() {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(colour())
-        .init();
+    cli::init_tracing("error");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -162,10 +149,6 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(runtime.block_on(run(cli)))
-}
-
-fn colour() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
 async fn run(cli: Cli) -> u8 {

@@ -5,7 +5,7 @@
 //! the report (table or JSON, plus JUnit and Markdown files), map the result to an exit
 //! code.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use deploy_core::{SecretRef, Target};
 use deploy_gates::builtin::wait_for_cleanups;
 use deploy_gates::standard::StandardPlan;
 use deploy_gates::{Plan, Registry, Report, RunSettings, Runner};
+use odoo_deploy::cli;
 use odoo_deploy::progress::{Progress, Style};
 use odoo_deploy::render::{self, NotRun};
 use odoo_fixtures::{FakeOdoo, ModuleState, OdooVersion};
@@ -171,25 +172,11 @@ impl Usage {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match cli::parse_args() {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(no_color_unset() && std::io::stderr().is_terminal())
-        .init();
+    cli::init_tracing("warn");
     if matches!(cli.command, Command::Demo { .. }) {
         // The fake's admin password reaches the plan the way real ones do: by reference
         // to an environment variable. Set before any thread exists.
@@ -211,10 +198,6 @@ fn main() -> ExitCode {
 fn usage(err: Usage) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "odoo-gate: error: {}", err.0);
     ExitCode::from(2)
-}
-
-fn no_color_unset() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 async fn run(cli: Cli) -> Result<u8, Usage> {
@@ -375,7 +358,7 @@ fn write_outputs(report: &Report, not_run: &[NotRun], output: &OutputArgs) -> Re
     let stdout_text = if output.json {
         render::json(report).map_err(|err| Usage::from_error(&err))?
     } else {
-        let colour = std::io::stdout().is_terminal() && no_color_unset();
+        let colour = cli::colour_stdout();
         render::table(report, not_run, colour)
     };
     let mut stdout = std::io::stdout().lock();

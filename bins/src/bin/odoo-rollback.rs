@@ -31,6 +31,7 @@ use deploy_rollback::{
     RollbackPlan,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use odoo_deploy::cli;
 use odoo_deploy::progress::Style;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -476,25 +477,11 @@ fn report_failure(json: bool, failure: &Failure) -> ExitCode {
 // Main.
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match cli::parse_args() {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(colour_stderr())
-        .init();
+    cli::init_tracing("warn");
     let out = Output {
         json: cli.json,
         style: Style::detect(cli.quiet),
@@ -527,18 +514,6 @@ async fn run_async(out: &Output, command: Command) -> Result<(), Failure> {
         Command::History(args) => history(out, &args),
         Command::Prune(args) => prune(out, &args),
     }
-}
-
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-fn colour_stderr() -> bool {
-    !no_color() && std::io::stderr().is_terminal()
-}
-
-fn colour_stdout() -> bool {
-    !no_color() && std::io::stdout().is_terminal()
 }
 
 /// Where results go.
@@ -1595,7 +1570,7 @@ fn records_text(records: &[DeploymentRecord]) -> String {
     if records.is_empty() {
         return "no records\n".to_owned();
     }
-    let colour = colour_stdout();
+    let colour = cli::colour_stdout();
     let mut rows = vec![[
         "TIMESTAMP",
         "STACK",

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::StreamExt;
+use odoo_deploy::cli;
 use odoo_rpc::{Client, Domain, Protocol, SearchOptions};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
@@ -153,15 +154,11 @@ impl From<odoo_rpc::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal())
-        .init();
+    let cli: Cli = match cli::parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    cli::init_tracing("warn");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
