@@ -301,6 +301,17 @@ pub enum Error {
         slot: Slot,
     },
 
+    /// A redeploy through the [`Deployer`](deploy_core::Deployer) trait was refused: the
+    /// release did not start or did not pass its gates, and the release that served
+    /// before still serves.
+    #[error("release {release} was refused: {reason}")]
+    Refused {
+        /// The release asked for.
+        release: String,
+        /// Why (the operation report's reason).
+        reason: String,
+    },
+
     /// No slot runs the release asked for (a redeploy needs the container, or an image
     /// to start one).
     #[error("no slot of stack {stack} runs release {release}")]

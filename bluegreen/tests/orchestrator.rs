@@ -619,7 +619,13 @@ async fn the_deployer_trait_puts_a_previous_release_back() {
     assert!(!again.warm_switch);
     // A release no slot runs cannot be put back without an image.
     let missing = orchestrator.redeploy(&release("d0")).await.unwrap_err();
-    assert!(missing.to_string().contains("d0"), "{missing}");
+    assert!(
+        matches!(
+            missing.downcast_ref::<deploy_bluegreen::Error>(),
+            Some(deploy_bluegreen::Error::ReleaseNotFound { release, .. }) if release == "d0"
+        ),
+        "{missing}"
+    );
     assert_eq!(
         recorder.statuses().len(),
         records,

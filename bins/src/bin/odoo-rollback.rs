@@ -434,9 +434,7 @@ fn rollback_code(e: &deploy_rollback::Error) -> u8 {
 fn bluegreen_code(e: &deploy_bluegreen::Error) -> u8 {
     use deploy_bluegreen::Error as E;
     match e {
-        // The orchestrator reports a redeploy refused by its gates as a `release` error.
-        E::Config { field, .. } if field == "release" => 1,
-        E::ReleaseNotFound { .. } | E::NoPreviousSlot { .. } => 1,
+        E::Refused { .. } | E::ReleaseNotFound { .. } | E::NoPreviousSlot { .. } => 1,
         e if e.is_config() => 2,
         _ => 3,
     }

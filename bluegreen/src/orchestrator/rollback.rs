@@ -380,13 +380,12 @@ impl Deployer for Orchestrator {
             .await;
         let report = self.finish_locked(lock, run, result).await?;
         if !report.result.is_success() {
-            return Err(Box::new(Error::Config {
-                field: "release".to_owned(),
-                reason: format!(
-                    "release {} was refused: {}",
-                    release.release,
-                    report.reason.as_deref().unwrap_or("its gates did not pass")
-                ),
+            return Err(Box::new(Error::Refused {
+                release: release.release.clone(),
+                reason: report
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "its gates did not pass".to_owned()),
             }));
         }
         let warm =
