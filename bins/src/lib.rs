@@ -1,6 +1,7 @@
 //! Shared pieces of the `odoo-deploy` binaries: rendering a gate [`Report`] for people
-//! and CI systems ([`render`]), showing progress on stderr ([`progress`]), and the
-//! start-up every binary shares ([`cli`]: arguments, logging, colour).
+//! and CI systems ([`render`]), showing progress on stderr ([`progress`], and
+//! [`transfer`] for backups and restores), and the start-up every binary shares
+//! ([`cli`]: arguments, logging, colour).
 //!
 //! The binaries themselves (`src/bin/`) stay thin: parse arguments, build the library
 //! objects, run, print with these helpers, map to an exit code.
@@ -22,3 +23,4 @@
 pub mod cli;
 pub mod progress;
 pub mod render;
+pub mod transfer;

@@ -527,3 +527,340 @@ async fn kill_9_at_each_step_then_status_tells_the_truth_and_deploy_repairs() {
         live = release;
     }
 }
+
+// ---------------------------------------------------------------------------------
+// The pre-deploy backup, against the PostgreSQL test cluster of
+// `scripts/ensure-postgres.sh` (`DEPLOY_TEST_PG`).
+
+const ROLLBACK_BIN: &str = env!("CARGO_BIN_EXE_odoo-rollback");
+
+/// A database password: the test cluster trusts loopback connections, so it is checked
+/// by nobody, but it is in the URL the binary reads and must show up in no output.
+const PG_SECRET: &str = "bg-Secret-7d2c-never-shown";
+
+/// `(user, host, port)` of the test cluster.
+fn pg_parts() -> (String, String, String) {
+    let url = match std::env::var("DEPLOY_TEST_PG") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "DEPLOY_TEST_PG is not set: the pre-deploy backup is tested against the \
+             throwaway PostgreSQL cluster. Run `eval \"$(scripts/ensure-postgres.sh)\"` \
+             first (scripts/test.sh does), then \
+             `cargo test -p odoo-deploy --test odoo_bluegreen_cli`"
+        ),
+    };
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .expect("DEPLOY_TEST_PG starts with postgres://");
+    let authority = rest.split('/').next().unwrap();
+    let (user, hostport) = authority
+        .rsplit_once('@')
+        .expect("a user in DEPLOY_TEST_PG");
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
+    (user.to_owned(), host.to_owned(), port.to_owned())
+}
+
+/// The cluster's URL for database `db`, with [`PG_SECRET`] as the password when asked.
+fn pg_url_for(db: &str, with_password: bool) -> String {
+    let (user, host, port) = pg_parts();
+    let password = if with_password {
+        format!(":{PG_SECRET}")
+    } else {
+        String::new()
+    };
+    format!("postgres://{user}{password}@{host}:{port}/{db}")
+}
+
+/// Runs SQL with psql on `db`.
+fn psql(db: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(pg_url_for(db, false))
+        .args(["-c", sql])
+        .output()
+        .expect("run psql (Debian's postgresql-client)");
+    assert!(
+        out.status.success(),
+        "psql on {db}: {sql}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A small database with a unique name, dropped when the test ends (even on failure).
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    fn new() -> Self {
+        let name = format!("bgt_backup_{:08x}", fastrand::u32(..));
+        psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        psql(
+            &name,
+            "CREATE TABLE res_partner (id serial PRIMARY KEY, name text NOT NULL);
+             INSERT INTO res_partner (name) VALUES ('Azure Interior'), ('Deco Addict');",
+        );
+        TestDb { name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", "-d"])
+            .arg(pg_url_for("postgres", false))
+            .args([
+                "-c",
+                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+/// The names of the stack's containers, as Docker lists them (running or not).
+fn stack_containers(stack: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+        .arg(format!("label=com.deployment.stack={stack}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn assert_no_secret(output: &Output) {
+    let all = describe(output);
+    assert!(!all.contains(PG_SECRET), "the password leaked:\n{all}");
+}
+
+/// `(release, status, backup_id)` of every history record of the stack.
+fn backup_records(
+    history: &deploy_rollback::History,
+    stack: &str,
+) -> Vec<(String, String, Option<String>)> {
+    history
+        .read_stack(stack)
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.release.clone(),
+                r.status.as_str().to_owned(),
+                r.backup_id.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `odoo-rollback prune --keep-last 0 --dry-run --json` on `store`; returns the
+/// ids it would remove.
+fn prune_dry_run(store: &Path, history: Option<&Path>) -> Vec<String> {
+    let mut command = std::process::Command::new(ROLLBACK_BIN);
+    command.args([
+        "prune",
+        "--keep-last",
+        "0",
+        "--dry-run",
+        "--json",
+        "--store",
+    ]);
+    command.arg(store);
+    if let Some(history) = history {
+        command.arg("--history").arg(history);
+    }
+    let out = command.output().unwrap();
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    json(&out)["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_takes_a_pre_deploy_backup_the_history_protects_and_a_failed_one_refuses_the_deploy()
+{
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let db = TestDb::new();
+    // Odoo's data_dir, with one attachment in the database's filestore.
+    let attachments = stack
+        .dir
+        .path()
+        .join("odoo-data/filestore")
+        .join(&db.name)
+        .join("3f");
+    std::fs::create_dir_all(&attachments).unwrap();
+    std::fs::write(attachments.join("3f0a9c"), b"an attachment").unwrap();
+    let history_dir = stack.dir.path().join("history");
+    let store_dir = stack.dir.path().join("backups");
+    let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("pg_bin = {d:?}\n"))
+        .unwrap_or_default();
+    // Relative paths: from the stack file's directory.
+    let config = stack.write_config(&StackOptions {
+        history_dir: Some(history_dir.clone()),
+        gates: format!(
+            "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BGT_BACKUP_DB_URL\" }}\n\
+             data_dir = \"odoo-data\"\n{pg_bin}"
+        ),
+        ..StackOptions::default()
+    });
+    let image = fake_image();
+    let history = deploy_rollback::History::open(&history_dir).unwrap();
+    let missing_db = pg_url_for(&format!("{}_missing", db.name), true);
+    let real_db = pg_url_for(&db.name, true);
+
+    // A database that does not exist: the deploy is refused with exit 3 before
+    // anything is started, and no backup claims to be complete.
+    let refused = cli_env(
+        &config,
+        &["deploy", "--image", &image, "--release", "b0", "--json"],
+        &[("BGT_BACKUP_DB_URL", &missing_db)],
+    )
+    .await;
+    expect_code(&refused, 3, &stack);
+    assert_no_secret(&refused);
+    let value = json(&refused);
+    assert_eq!(value["stage"], "backup", "{value:#}");
+    assert!(
+        value["error"].as_str().unwrap().contains("does not exist"),
+        "pg_dump's reason is shown: {value:#}"
+    );
+    assert_eq!(stack_containers(stack.stack()), Vec::<String>::new());
+    let store = deploy_rollback::BackupStore::open(&store_dir).unwrap();
+    assert_eq!(
+        store.scan().unwrap(),
+        Vec::new(),
+        "no partial backup is left"
+    );
+    assert_eq!(backup_records(&history, stack.stack()), Vec::new());
+
+    // --no-backup deploys without one.
+    let skipped = cli_env(
+        &config,
+        &[
+            "deploy",
+            "--image",
+            &image,
+            "--release",
+            "b0",
+            "--no-backup",
+        ],
+        &[("BGT_BACKUP_DB_URL", &missing_db)],
+    )
+    .await;
+    expect_code(&skipped, 0, &stack);
+    let text = String::from_utf8_lossy(&skipped.stdout);
+    assert!(!text.contains("backup"), "{text}");
+
+    // The real database: a complete backup of the database and its filestore, its id in
+    // the output and in every history record of the deploy.
+    let deployed = cli_env(
+        &config,
+        &["deploy", "--image", &image, "--release", "b1"],
+        &[("BGT_BACKUP_DB_URL", &real_db)],
+    )
+    .await;
+    expect_code(&deployed, 0, &stack);
+    assert_no_secret(&deployed);
+    let text = String::from_utf8_lossy(&deployed.stdout);
+    let id = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("backup "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a backup line in the output:\n{}", describe(&deployed)))
+        .to_owned();
+    let stderr = String::from_utf8_lossy(&deployed.stderr);
+    assert!(
+        stderr.contains("pg_dump") && stderr.contains(&format!("pre-deploy backup {id} complete")),
+        "backup progress on stderr:\n{stderr}"
+    );
+    let manifest = store.get(&id).unwrap();
+    assert_eq!(manifest.database, db.name);
+    assert_eq!(
+        manifest.release, "b0",
+        "labelled with the release live before"
+    );
+    assert_eq!(manifest.stack.as_deref(), Some(stack.stack()));
+    assert_eq!(manifest.filestore.as_ref().and_then(|f| f.files), Some(1));
+    assert!(manifest.toc.tables >= 1, "{manifest:?}");
+    let with_id =
+        |release: &str, status: &str| (release.to_owned(), status.to_owned(), Some(id.clone()));
+    let without = |release: &str, status: &str| (release.to_owned(), status.to_owned(), None);
+    assert_eq!(
+        backup_records(&history, stack.stack()),
+        [
+            without("b0", "started"),
+            without("b0", "succeeded"),
+            with_id("b1", "started"),
+            with_id("b1", "succeeded"),
+        ]
+    );
+    assert_eq!(history.protected_backups().unwrap(), vec![id.clone()]);
+
+    // A newer backup of the same database (taken by hand): retention keeps it as the
+    // newest, and keeps the pre-deploy backup of the current release only because the
+    // history names it.
+    let manual = std::process::Command::new(ROLLBACK_BIN)
+        .args([
+            "backup",
+            "--quiet",
+            "--json",
+            "--db-url-env",
+            "BGT_BACKUP_DB_URL",
+            "--store",
+        ])
+        .arg(&store_dir)
+        .env("BGT_BACKUP_DB_URL", &real_db)
+        .args(
+            std::env::var("DEPLOY_TEST_PG_BIN")
+                .ok()
+                .filter(|d| !d.is_empty())
+                .map(|d| vec!["--pg-bin".to_owned(), d])
+                .unwrap_or_default(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(code(&manual), 0, "{}", describe(&manual));
+    assert_eq!(prune_dry_run(&store_dir, None), vec![id.clone()]);
+    assert_eq!(
+        prune_dry_run(&store_dir, Some(&history_dir)),
+        Vec::<String>::new()
+    );
+
+    // A canary takes one too, reported in its JSON; the current release's backup is now
+    // the one the history protects.
+    let canary = cli_env(
+        &config,
+        &[
+            "canary",
+            "--image",
+            &image,
+            "--release",
+            "b2",
+            "--steps",
+            "100",
+            "--json",
+        ],
+        &[("BGT_BACKUP_DB_URL", &real_db)],
+    )
+    .await;
+    expect_code(&canary, 0, &stack);
+    assert_no_secret(&canary);
+    let report = json(&canary);
+    let canary_id = report["backup_id"].as_str().unwrap().to_owned();
+    assert_ne!(canary_id, id);
+    assert_eq!(store.get(&canary_id).unwrap().release, "b1");
+    assert_eq!(history.protected_backups().unwrap(), [canary_id]);
+}

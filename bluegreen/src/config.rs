@@ -48,6 +48,13 @@
 //! [gates]
 //! pre_switch = "gates/pre-switch.toml"     # run against the new slot directly
 //! post_switch = "gates/post-switch.toml"   # run through the proxy after the switch
+//!
+//! [backup]                         # optional: the binary's pre-deploy backup
+//! store = "/var/backups/odoo"      # the backup store (deploy-rollback's layout)
+//! database_url = { env = "SHOP_BACKUP_DB_URL" }   # postgres://user[:password]@host[:port]/db
+//! data_dir = "/var/lib/odoo"       # optional: also archive <data_dir>/filestore/<db>/
+//! pg_bin = "/usr/lib/postgresql/16/bin"   # optional: where pg_dump and pg_restore are
+//! required = true                  # default true: a failed backup refuses the deploy
 //! ```
 //!
 //! # Gate plans and their targets
@@ -119,8 +126,34 @@ pub struct StackConfig {
     pub pre_switch: Option<Plan>,
     /// Gates run through the proxy after the switch (the verification window).
     pub post_switch: Option<Plan>,
+    /// The backup taken before each deploy and canary (`[backup]`).
+    pub backup: Option<BackupConfig>,
     /// The file it was read from.
     pub path: Option<PathBuf>,
+}
+
+/// The pre-deploy backup (`[backup]`): what `odoo-bluegreen deploy` and `canary` back up
+/// before they start, and whether a failed backup stops them.
+///
+/// Plain data: this crate does not take backups (it does not depend on
+/// deploy-rollback). The binary takes the backup before it calls
+/// [`Orchestrator::deploy`](crate::orchestrator::Orchestrator::deploy) and passes its id
+/// in [`DeployRequest::backup_id`](crate::orchestrator::DeployRequest::backup_id).
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    /// The backup store's directory (created when missing).
+    pub store: PathBuf,
+    /// The database to back up, as a `postgres://user[:password]@host[:port]/db` URL.
+    /// It may hold a password, so it is a secret reference, resolved only when the
+    /// backup is taken and never logged.
+    pub database_url: SecretRef,
+    /// Odoo's `data_dir`: `<data_dir>/filestore/<db>/` is archived too. `None`: the
+    /// database only.
+    pub data_dir: Option<PathBuf>,
+    /// The directory holding `pg_dump` and `pg_restore` (`None`: found on `PATH`).
+    pub pg_bin: Option<PathBuf>,
+    /// Whether a failed backup refuses the deploy (default) or only warns.
+    pub required: bool,
 }
 
 /// How both slots' containers are made.
@@ -417,6 +450,21 @@ struct RawStack {
     deploy: RawDeploy,
     #[serde(default)]
     gates: RawGates,
+    #[serde(default)]
+    backup: Option<RawBackup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackup {
+    store: PathBuf,
+    database_url: SecretRef,
+    #[serde(default)]
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pg_bin: Option<PathBuf>,
+    #[serde(default)]
+    required: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -593,6 +641,7 @@ fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
         deploy,
         pre_switch: None,
         post_switch: None,
+        backup: raw.backup.map(|b| backup(b, base)).transpose()?,
         path: None,
     };
     for (field, secret) in [
@@ -601,6 +650,11 @@ fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
     ] {
         if secret.is_some_and(|s| !s.is_allowed()) {
             return Err(plaintext(field));
+        }
+    }
+    if let Some(backup) = &config.backup {
+        if !backup.database_url.is_allowed() {
+            return Err(plaintext("backup.database_url"));
         }
     }
     for (name, secret) in &config.slots.secret_env {
@@ -855,6 +909,29 @@ fn deploy(raw: &RawDeploy) -> Result<DeploySettings> {
     })
 }
 
+fn backup(raw: RawBackup, base: &Path) -> Result<BackupConfig> {
+    let nonempty = |field: &str, path: &Path| {
+        if path.as_os_str().is_empty() {
+            Err(config_error(field, "must not be empty"))
+        } else {
+            Ok(resolve_path(base, path))
+        }
+    };
+    Ok(BackupConfig {
+        store: nonempty("backup.store", &raw.store)?,
+        database_url: raw.database_url,
+        data_dir: raw
+            .data_dir
+            .map(|d| nonempty("backup.data_dir", &d))
+            .transpose()?,
+        pg_bin: raw
+            .pg_bin
+            .map(|d| nonempty("backup.pg_bin", &d))
+            .transpose()?,
+        required: raw.required.unwrap_or(true),
+    })
+}
+
 /// Reads a plan (file or inline table); a plan without targets gets one named
 /// `default_target`, logging in as `[odoo]` says.
 fn load_plan(
@@ -1016,6 +1093,74 @@ mod tests {
             .get("ODOO_RELEASE")
             .cloned();
         assert_eq!(spec.as_deref(), Some("{release}"));
+        let backup = config.backup.unwrap();
+        assert_eq!(backup.store, Path::new("/var/backups/odoo/shop"));
+        assert_eq!(backup.data_dir.as_deref(), Some(Path::new("/var/lib/odoo")));
+        assert!(backup.pg_bin.is_none());
+        assert!(backup.required);
+    }
+
+    #[test]
+    fn backup_table_resolves_paths_and_keeps_the_url_secret() {
+        assert!(StackConfig::from_toml(MINIMAL, Path::new("/x"))
+            .unwrap()
+            .backup
+            .is_none());
+        let text = format!(
+            "{MINIMAL}\n[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"SHOP_DB_URL\" }}\n\
+             data_dir = \"odoo-data\"\npg_bin = \"/usr/lib/postgresql/16/bin\"\nrequired = false\n"
+        );
+        let backup = StackConfig::from_toml(&text, Path::new("/etc/odoo"))
+            .unwrap()
+            .backup
+            .unwrap();
+        assert_eq!(backup.store, Path::new("/etc/odoo/backups"));
+        assert_eq!(
+            backup.data_dir.as_deref(),
+            Some(Path::new("/etc/odoo/odoo-data"))
+        );
+        assert_eq!(
+            backup.pg_bin.as_deref(),
+            Some(Path::new("/usr/lib/postgresql/16/bin"))
+        );
+        assert!(!backup.required);
+        assert!(format!("{backup:?}").contains("SHOP_DB_URL"));
+
+        let plain = format!(
+            "{MINIMAL}\n[backup]\nstore = \"b\"\ndatabase_url = {{ plain = \"postgres://u:pw@h/db\" }}\n"
+        );
+        match StackConfig::from_toml(&plain, Path::new("/x")) {
+            Err(Error::Config { field, .. }) => assert_eq!(field, "backup.database_url"),
+            other => panic!("{other:?}"),
+        }
+        let allowed = plain.replace("db\" }", "db\", allow_plaintext = true }");
+        let backup = StackConfig::from_toml(&allowed, Path::new("/x"))
+            .unwrap()
+            .backup
+            .unwrap();
+        assert!(backup.required);
+        assert!(!format!("{backup:?}").contains("pw"), "{backup:?}");
+        let empty =
+            format!("{MINIMAL}\n[backup]\nstore = \"\"\ndatabase_url = {{ env = \"V\" }}\n");
+        match StackConfig::from_toml(&empty, Path::new("/x")) {
+            Err(Error::Config { field, .. }) => assert_eq!(field, "backup.store"),
+            other => panic!("{other:?}"),
+        }
+        for missing in [
+            format!("{MINIMAL}\n[backup]\nstore = \"b\"\n"),
+            format!("{MINIMAL}\n[backup]\ndatabase_url = {{ env = \"V\" }}\n"),
+            format!(
+                "{MINIMAL}\n[backup]\nstore = \"b\"\ndatabase_url = {{ env = \"V\" }}\nkeep = 3\n"
+            ),
+        ] {
+            assert!(
+                matches!(
+                    StackConfig::from_toml(&missing, Path::new("/x")),
+                    Err(Error::ConfigParse { .. })
+                ),
+                "{missing}"
+            );
+        }
     }
 
     #[test]

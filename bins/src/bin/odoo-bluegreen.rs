@@ -4,6 +4,12 @@
 //! A thin binary over `deploy_bluegreen::Orchestrator`: read the stack file, build the
 //! orchestrator (Docker, the proxy's switch, the built-in gates, the history), run one
 //! command, print a table or JSON on stdout, progress on stderr, map to an exit code.
+//!
+//! `deploy` and `canary` first take the stack's pre-deploy backup (`[backup]`, or
+//! `--backup-store` and `--backup-db-url-env`) with deploy-rollback's backup store, and
+//! pass its id to the orchestrator, which records it with the deploy in the history.
+//! This binary wires the two crates together: deploy-bluegreen does not depend on
+//! deploy-rollback.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,28 +18,43 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use deploy_bluegreen::config::RollbackWindow;
-use deploy_bluegreen::lock::LockState;
+use deploy_bluegreen::config::{BackupConfig, RollbackWindow};
+use deploy_bluegreen::lock::{lock_path, LockState, StackLock};
 use deploy_bluegreen::orchestrator::{
     default_release, DeployRequest, Operation, OperationReport, OperationResult, Orchestrator,
     RollbackRequest, SlotRole, StackHealth, StatusReport, Step, StepHook, SwitchRequest,
 };
 use deploy_bluegreen::{Error, Slot, StackConfig};
-use deploy_core::{DeploymentRecorder, Event, EventKind, EventSink, NoHistory};
+use deploy_core::{DeploymentRecorder, Event, EventKind, EventSink, NoHistory, SecretRef};
+use deploy_rollback::{BackupRequest, BackupStore, History, PgConnection, PgTools};
 use indicatif::{ProgressBar, ProgressStyle};
 use odoo_deploy::cli;
+use odoo_deploy::progress::Style;
+use odoo_deploy::transfer::{bytes, human_duration, TransferProgress};
+use secrecy::ExposeSecret;
 
 const AFTER_HELP: &str = "\
 Exit codes:
   0  done: deployed, switched, rolled back, stopped; `status`: the stack serves as it should
   1  refused or rolled back by gates: the new release did not start, failed its pre-switch
      gates (nothing was switched) or failed after the switch (traffic went back)
-  2  configuration error: the stack file, a gate plan, a secret reference, a flag
+  2  configuration error: the stack file, a gate plan, a secret reference (also the
+     pre-deploy backup's database URL), a flag, pg_dump not found
   3  infrastructure failure needing a person: Docker or the proxy failed or refused a
-     change, another operation holds the stack's lock; `status`: the stack is degraded
+     change, another operation holds the stack's lock, a required pre-deploy backup
+     failed (nothing was started); `status`: the stack is degraded
 
 Output: a table on stdout, or JSON with --json (the operation's report, or the status);
 progress on stderr (a spinner on a terminal; lines otherwise; nothing with --quiet).
+
+Pre-deploy backup: with a [backup] table in the stack file (or --backup-store and
+--backup-db-url-env), `deploy` and `canary` first back up the database (pg_dump, custom
+format) and its filestore into the store, verified before it counts as complete, with
+progress on stderr; its id is in the output and recorded with the deploy in the history,
+so `odoo-rollback prune --history` keeps it while the release is current. The backup is
+taken before the orchestrator locks the stack (an operation already holding the lock is
+refused first). A failed backup refuses the deploy (exit 3) unless [backup] says
+`required = false`; --no-backup skips it.
 
 Every step is decided from Docker's containers and the proxy's live routing, never from
 a local file: after a process was killed at any step, `status` shows what is, and the next
@@ -117,6 +138,21 @@ struct DeployArgs {
     /// file's `deploy.rollback_window`.
     #[arg(long, value_parser = parse_window)]
     rollback_window: Option<RollbackWindow>,
+    /// Take no pre-deploy backup this time, whatever the stack file's [backup] says.
+    #[arg(long, conflicts_with_all = ["backup_store", "backup_db_url_env", "backup_data_dir"])]
+    no_backup: bool,
+    /// Take the pre-deploy backup into this store (default: [backup] store). Without
+    /// [backup] in the stack file, give --backup-db-url-env too.
+    #[arg(long, value_name = "DIR")]
+    backup_store: Option<PathBuf>,
+    /// Environment variable holding the postgres://user[:password]@host[:port]/db URL
+    /// of the database to back up (default: [backup] database_url).
+    #[arg(long, value_name = "VAR")]
+    backup_db_url_env: Option<String>,
+    /// Odoo's data_dir: the backup also archives <DIR>/filestore/<db>/ (default:
+    /// [backup] data_dir).
+    #[arg(long, value_name = "DIR")]
+    backup_data_dir: Option<PathBuf>,
 }
 
 fn parse_window(text: &str) -> Result<RollbackWindow, String> {
@@ -154,9 +190,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> u8 {
     let config = match StackConfig::load(&cli.config) {
         Ok(config) => config,
-        Err(e) => return fail(&cli, &e),
+        Err(e) => return fail(&cli, &e, None),
     };
-    let progress = Arc::new(Progress::new(!cli.quiet));
     let operator = cli
         .operator
         .clone()
@@ -165,36 +200,73 @@ async fn run(cli: Cli) -> u8 {
         .unwrap_or_else(|| "unknown".to_owned());
     // Outcomes go to deploy-rollback's file-backed history (what `odoo-rollback
     // previous` reads) when the stack file names one.
-    let recorder: Arc<dyn DeploymentRecorder> = match (&config.history_dir, &cli.command) {
-        (Some(dir), command) if !matches!(command, Command::Status) => {
-            match deploy_rollback::History::open(dir) {
-                Ok(history) => Arc::new(history),
-                Err(e) => {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "odoo-bluegreen: error: history_dir {}: {e}",
-                        dir.display()
-                    );
-                    return 3;
-                }
+    let history = match (&config.history_dir, &cli.command) {
+        (Some(dir), command) if !matches!(command, Command::Status) => match History::open(dir) {
+            Ok(history) => Some(history),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "odoo-bluegreen: error: history_dir {}: {e}",
+                    dir.display()
+                );
+                return 3;
             }
-        }
-        _ => Arc::new(NoHistory),
+        },
+        _ => None,
+    };
+    let recorder: Arc<dyn DeploymentRecorder> = match &history {
+        Some(history) => Arc::new(history.clone()),
+        None => Arc::new(NoHistory),
+    };
+    // A deploy's request and its pre-deploy backup are checked before anything runs.
+    let planned = match &cli.command {
+        Command::Deploy(args) => plan_deploy(&config, args, None).map(Some),
+        Command::Canary { deploy, steps } => plan_deploy(&config, deploy, Some(steps)).map(Some),
+        _ => Ok(None),
+    };
+    let mut planned = match planned {
+        Ok(planned) => planned,
+        Err(e) => return fail(&cli, &e, None),
     };
     let orchestrator = match Orchestrator::connect(config).await {
         Ok(o) => o,
-        Err(e) => {
-            progress.finish();
-            return fail(&cli, &e);
-        }
+        Err(e) => return fail(&cli, &e, None),
     };
     let mut orchestrator = orchestrator
         .with_operator(&operator)
-        .with_recorder(recorder)
-        .with_events(progress.clone());
+        .with_recorder(recorder);
     if let Some(hook) = PauseHook::from_env() {
         orchestrator = orchestrator.with_hook(Arc::new(hook));
     }
+
+    // The pre-deploy backup, before any other step (and before the progress spinner,
+    // so that its bars have stderr to themselves).
+    let mut backup_warning = None;
+    if let Some(PlannedDeploy {
+        request,
+        backup: Some(backup),
+    }) = &mut planned
+    {
+        match pre_deploy_backup(&cli, &orchestrator, backup, history.as_ref()).await {
+            Ok(id) => request.backup_id = Some(id),
+            Err(BackupFailure::Refused(e)) => return fail(&cli, &e, None),
+            Err(BackupFailure::Failed { message, code }) if backup.required => {
+                return fail_backup(&cli, &message, code);
+            }
+            Err(BackupFailure::Failed { message, .. }) => {
+                let warning = format!(
+                    "the pre-deploy backup failed and [backup] says required = false: \
+                     deploying without one: {message}"
+                );
+                if !cli.quiet {
+                    let _ = writeln!(std::io::stderr(), "odoo-bluegreen: warning: {warning}");
+                }
+                backup_warning = Some(warning);
+            }
+        }
+    }
+    let progress = Arc::new(Progress::new(!cli.quiet));
+    let orchestrator = orchestrator.with_events(progress.clone());
 
     let result = match &cli.command {
         Command::Status => {
@@ -207,16 +279,13 @@ async fn run(cli: Cli) -> u8 {
                 3
             };
         }
-        Command::Deploy(args) => match deploy_request(&orchestrator, args, None) {
-            Ok(request) => orchestrator.deploy(&request).await,
-            Err(e) => Err(e),
+        Command::Deploy(_) | Command::Canary { .. } => match &planned {
+            Some(planned) => orchestrator.deploy(&planned.request).await,
+            None => Err(Error::Config {
+                field: "command".to_owned(),
+                reason: "no deploy request was built".to_owned(),
+            }),
         },
-        Command::Canary { deploy, steps } => {
-            match deploy_request(&orchestrator, deploy, Some(steps)) {
-                Ok(request) => orchestrator.deploy(&request).await,
-                Err(e) => Err(e),
-            }
-        }
         Command::Switch { to, skip_gates } => {
             orchestrator
                 .switch_traffic(&SwitchRequest {
@@ -233,27 +302,91 @@ async fn run(cli: Cli) -> u8 {
         Command::StopIdle => orchestrator.stop_idle().await,
     };
     progress.finish();
+    let backup_id = planned
+        .as_ref()
+        .and_then(|p| p.request.backup_id.as_deref());
     match result {
-        Ok(report) => {
+        Ok(mut report) => {
+            report.warnings.extend(backup_warning);
             print_report(&cli, &report);
             match report.result {
                 OperationResult::Succeeded | OperationResult::Unchanged => 0,
                 OperationResult::Refused | OperationResult::RolledBack => 1,
             }
         }
-        Err(e) => fail(&cli, &e),
+        Err(e) => fail(&cli, &e, backup_id),
     }
 }
 
+/// A deploy or canary, checked, with the pre-deploy backup to take first.
+struct PlannedDeploy {
+    request: DeployRequest,
+    backup: Option<BackupConfig>,
+}
+
+/// Builds and checks the request and decides the backup, before anything runs.
+fn plan_deploy(
+    config: &StackConfig,
+    args: &DeployArgs,
+    steps: Option<&Vec<u8>>,
+) -> Result<PlannedDeploy, Error> {
+    let request = deploy_request(config, args, steps)?;
+    request.validate()?;
+    Ok(PlannedDeploy {
+        request,
+        backup: backup_config(config.backup.as_ref(), args)?,
+    })
+}
+
+/// The stack file's `[backup]` with the command line's overrides, or `None` for no
+/// backup (none configured, or `--no-backup`).
+fn backup_config(
+    stack_file: Option<&BackupConfig>,
+    args: &DeployArgs,
+) -> Result<Option<BackupConfig>, Error> {
+    if args.no_backup {
+        return Ok(None);
+    }
+    let mut backup = match (stack_file, &args.backup_store, &args.backup_db_url_env) {
+        (Some(backup), _, _) => backup.clone(),
+        (None, Some(store), Some(var)) => BackupConfig {
+            store: store.clone(),
+            database_url: SecretRef::env(var.as_str()),
+            data_dir: None,
+            pg_bin: None,
+            required: true,
+        },
+        (None, None, None) if args.backup_data_dir.is_none() => return Ok(None),
+        (None, _, _) => {
+            return Err(Error::Config {
+                field: "--backup-store".to_owned(),
+                reason: "without a [backup] table in the stack file, a pre-deploy backup \
+                         needs both --backup-store DIR and --backup-db-url-env VAR"
+                    .to_owned(),
+            })
+        }
+    };
+    if let Some(store) = &args.backup_store {
+        backup.store.clone_from(store);
+    }
+    if let Some(var) = &args.backup_db_url_env {
+        backup.database_url = SecretRef::env(var.as_str());
+    }
+    if let Some(dir) = &args.backup_data_dir {
+        backup.data_dir = Some(dir.clone());
+    }
+    Ok(Some(backup))
+}
+
 fn deploy_request(
-    orchestrator: &Orchestrator,
+    config: &StackConfig,
     args: &DeployArgs,
     steps: Option<&Vec<u8>>,
 ) -> Result<DeployRequest, Error> {
     let image = args
         .image
         .clone()
-        .or_else(|| orchestrator.config().image.clone())
+        .or_else(|| config.image.clone())
         .ok_or_else(|| Error::Config {
             field: "image".to_owned(),
             reason: "give --image or set `image` in the stack file".to_owned(),
@@ -272,20 +405,17 @@ fn deploy_request(
 }
 
 /// Prints an error with its cause chain on stderr (and as JSON on stdout with
-/// `--json`) and returns its exit code.
-fn fail(cli: &Cli, error: &Error) -> u8 {
+/// `--json`, with the pre-deploy backup taken, if any) and returns its exit code.
+fn fail(cli: &Cli, error: &Error, backup_id: Option<&str>) -> u8 {
     let code = if error.is_config() { 2 } else { 3 };
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
+    let message = error_chain(error);
     let _ = writeln!(std::io::stderr(), "odoo-bluegreen: error: {message}");
+    if let Some(id) = backup_id {
+        let _ = writeln!(
+            std::io::stderr(),
+            "odoo-bluegreen: the pre-deploy backup {id} was taken before the failure"
+        );
+    }
     if cli.json {
         let mut value = serde_json::json!({ "error": message, "exit_code": code });
         if let Error::LockHeld {
@@ -295,9 +425,202 @@ fn fail(cli: &Cli, error: &Error) -> u8 {
         {
             value["holder"] = serde_json::to_value(holder).unwrap_or_default();
         }
+        if let Some(id) = backup_id {
+            value["backup_id"] = serde_json::Value::from(id);
+        }
         let _ = writeln!(std::io::stdout(), "{value}");
     }
     code
+}
+
+/// Prints a failed required pre-deploy backup (nothing was started) and returns `code`.
+fn fail_backup(cli: &Cli, message: &str, code: u8) -> u8 {
+    let message = format!(
+        "the pre-deploy backup failed, so the deploy was refused before anything was \
+         started (--no-backup deploys without one): {message}"
+    );
+    let _ = writeln!(std::io::stderr(), "odoo-bluegreen: error: {message}");
+    if cli.json {
+        let value = serde_json::json!({ "error": message, "exit_code": code, "stage": "backup" });
+        let _ = writeln!(std::io::stdout(), "{value}");
+    }
+    code
+}
+
+/// An error and its causes, each once.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+// ---------------------------------------------------------------------------------
+// The pre-deploy backup.
+
+/// Why no pre-deploy backup was taken.
+enum BackupFailure {
+    /// Another operation holds the stack's lock: the deploy would be refused anyway,
+    /// so no backup is started (whatever `required` says).
+    Refused(Error),
+    /// The backup could not be configured (exit 2) or failed (exit 3).
+    Failed {
+        /// The error and its causes (never the database URL).
+        message: String,
+        /// 2 or 3.
+        code: u8,
+    },
+}
+
+/// Takes the pre-deploy backup with deploy-rollback's store, progress on stderr;
+/// returns its id. The manifest is labelled with the release serving now (read from
+/// Docker and the proxy) and, when the history's last good deployment is that
+/// release, its git sha.
+async fn pre_deploy_backup(
+    cli: &Cli,
+    orchestrator: &Orchestrator,
+    backup: &BackupConfig,
+    history: Option<&History>,
+) -> Result<String, BackupFailure> {
+    let config = orchestrator.config();
+    // The orchestrator takes the lock only when it starts; a deploy it would refuse at
+    // once must not take a backup first.
+    if let Ok(LockState::Held { holder }) = StackLock::inspect(&config.state_dir, &config.stack) {
+        return Err(BackupFailure::Refused(Error::LockHeld {
+            stack: config.stack.clone(),
+            path: lock_path(&config.state_dir, &config.stack),
+            holder: Some(Box::new(holder)),
+        }));
+    }
+    let style = Style::detect(cli.quiet);
+    let note = |text: &str| {
+        if style != Style::Off {
+            let _ = writeln!(std::io::stderr(), "odoo-bluegreen: {text}");
+        }
+    };
+    let url = backup
+        .database_url
+        .resolve(&StderrWarnings { quiet: cli.quiet })
+        .map_err(|e| BackupFailure::Failed {
+            message: format!("[backup] database_url: {}", error_chain(&e)),
+            code: 2,
+        })?;
+    let connection =
+        PgConnection::from_url(url.expose_secret()).map_err(|e| BackupFailure::Failed {
+            message: format!(
+                "[backup] database_url ({}): {}",
+                backup.database_url.describe(),
+                error_chain(&e)
+            ),
+            code: 2,
+        })?;
+    let live = match orchestrator.live_release().await {
+        Ok(live) => live.map(|l| l.release),
+        Err(e) => {
+            note(&format!(
+                "cannot read which release is live ({}); the backup is labelled unknown",
+                error_chain(&e)
+            ));
+            None
+        }
+    };
+    let release = live.clone().unwrap_or_else(|| "unknown".to_owned());
+    let mut request = BackupRequest::new(connection, &release)
+        .with_stack(&config.stack)
+        .with_tools(
+            backup
+                .pg_bin
+                .as_ref()
+                .map_or_else(PgTools::default, PgTools::in_dir),
+        );
+    if let Some(dir) = &backup.data_dir {
+        request = request.with_data_dir(dir);
+    }
+    let good = history.and_then(|h| {
+        h.last_good(&config.stack, config.environment)
+            .ok()
+            .flatten()
+    });
+    if let Some(sha) = good
+        .filter(|g| live.as_deref() == Some(g.release.as_str()))
+        .and_then(|g| g.git_sha)
+    {
+        request = request.with_git_sha(sha);
+    }
+    let store = BackupStore::open(&backup.store).map_err(|e| failed(&e))?;
+    note(&format!(
+        "pre-deploy backup of database {} (release {release}) into {}",
+        request.connection.dbname,
+        backup.store.display()
+    ));
+    let progress = Arc::new(TransferProgress::new(style, "odoo-bluegreen"));
+    let result = store.create(&request, progress.clone()).await;
+    progress.finish();
+    let manifest = result.map_err(|e| failed(&e))?;
+    let took = (manifest.completed_at - manifest.created_at)
+        .to_std()
+        .unwrap_or_default();
+    note(&format!(
+        "pre-deploy backup {} complete: {}{} in {}, at {}",
+        manifest.id,
+        bytes(manifest.size()),
+        if manifest.filestore.is_some() {
+            " (database and filestore)"
+        } else {
+            " (database only)"
+        },
+        human_duration(took),
+        store.backup_dir(&manifest.id).display()
+    ));
+    Ok(manifest.id)
+}
+
+/// A backup error, with its exit code: 2 when it is a matter of configuration (a bad
+/// name, `pg_dump` not found), else 3.
+fn failed(error: &deploy_rollback::Error) -> BackupFailure {
+    use deploy_rollback::Error as E;
+    let code = match error {
+        E::InvalidName { .. } | E::InvalidInput { .. } => 2,
+        E::CommandSpawn { source, .. }
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            2
+        }
+        _ => 3,
+    };
+    BackupFailure::Failed {
+        message: error_chain(error),
+        code,
+    }
+}
+
+/// Shows warning events (a plaintext secret in use) on stderr while no progress
+/// spinner runs.
+struct StderrWarnings {
+    quiet: bool,
+}
+
+impl EventSink for StderrWarnings {
+    fn emit(&self, event: &Event) {
+        if !self.quiet && event.kind == EventKind::Warning {
+            let _ = writeln!(
+                std::io::stderr(),
+                "odoo-bluegreen: warning: {}: {}",
+                event.subject,
+                event.message
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -333,6 +656,9 @@ fn print_report(cli: &Cli, report: &OperationReport) {
     );
     if let Some(reason) = &report.reason {
         let _ = writeln!(out, "  reason    {reason}");
+    }
+    if let Some(id) = &report.backup_id {
+        let _ = writeln!(out, "  backup    {id} (taken before the deploy)");
     }
     if let Some(serving) = report.serving {
         let serving_release = [&report.to, &report.from]

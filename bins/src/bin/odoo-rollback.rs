@@ -8,7 +8,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -26,13 +26,13 @@ use deploy_rollback::strategy::{
 use deploy_rollback::{
     restore, BackupManifest, BackupRequest, BackupStore, Confirmation, DeployStatus, Deployer,
     DeployerError, DeploymentRecord, Environment, GitCredentials, GitRevertRequest, History,
-    HistoryFilter, PgConnection, PgTools, Phase, Progress, ProgressEvent, RedeployReport,
-    ReleaseRef, RestoreOutcome, RestoreRequest, RetentionPolicy, RevertOutcome, RollbackOutcome,
-    RollbackPlan,
+    HistoryFilter, PgConnection, PgTools, RedeployReport, ReleaseRef, RestoreOutcome,
+    RestoreRequest, RetentionPolicy, RevertOutcome, RollbackOutcome, RollbackPlan,
 };
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odoo_deploy::cli;
 use odoo_deploy::progress::Style;
+use odoo_deploy::transfer::{bytes, human_duration, TransferProgress};
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -633,210 +633,6 @@ fn existing_dir(flag: &str, path: &Path) -> Result<(), Failure> {
 // ---------------------------------------------------------------------------------
 // Progress of backups and restores.
 
-/// Draws the library's progress reports on stderr: one bar per phase on a terminal, a
-/// line when a phase starts and ends otherwise.
-struct TransferProgress {
-    style: Style,
-    multi: MultiProgress,
-    created: Instant,
-    phases: Mutex<Vec<PhaseState>>,
-}
-
-struct PhaseState {
-    phase: Phase,
-    bar: Option<ProgressBar>,
-    started: Instant,
-    /// The most bytes reported so far.
-    done: u64,
-    /// The largest total reported so far.
-    total: u64,
-    finished: bool,
-}
-
-fn phase_label(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Dump => "pg_dump",
-        Phase::Filestore => "filestore archive",
-        Phase::VerifyDump => "pg_restore --list",
-        Phase::Checksum => "sha-256 check",
-        Phase::RestoreDatabase => "pg_restore",
-        Phase::RestoreFilestore => "filestore extract",
-        Phase::Swap => "rename swap",
-    }
-}
-
-/// Phases that run beside another one (the dump and the filestore archive); every
-/// other phase starts once the ones before it are over.
-fn concurrent(phase: Phase) -> bool {
-    matches!(phase, Phase::Dump | Phase::Filestore)
-}
-
-/// Phases whose progress is counted in bytes as they go.
-fn streamed(phase: Phase) -> bool {
-    matches!(
-        phase,
-        Phase::Dump | Phase::Filestore | Phase::Checksum | Phase::RestoreFilestore
-    )
-}
-
-impl TransferProgress {
-    fn new(style: Style) -> Self {
-        let target = if style == Style::Spinner {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        TransferProgress {
-            style,
-            multi: MultiProgress::with_draw_target(target),
-            created: Instant::now(),
-            phases: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn bar(&self, event: &ProgressEvent) -> ProgressBar {
-        let label = phase_label(event.phase);
-        let (bar, template) = match (streamed(event.phase), event.total) {
-            (true, Some(total)) => (
-                ProgressBar::new(total),
-                "{prefix:>17} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed}",
-            ),
-            // The dump's end is only known when the next phase starts: no rate or
-            // time that would go on counting after it.
-            (true, None) => (
-                ProgressBar::no_length(),
-                "{spinner} {prefix:>17} {bytes} written",
-            ),
-            (false, _) => (
-                ProgressBar::no_length(),
-                "{spinner} {prefix:>17} {elapsed} {msg}",
-            ),
-        };
-        if let Ok(style) = ProgressStyle::with_template(template) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_prefix(label);
-        if !streamed(event.phase) {
-            if let Some(total) = event.total.filter(|_| event.phase != Phase::Swap) {
-                bar.set_message(bytes(total));
-            }
-        }
-        let bar = self.multi.add(bar);
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    }
-
-    fn close(&self, state: &mut PhaseState) {
-        if state.finished {
-            return;
-        }
-        state.finished = true;
-        match &state.bar {
-            Some(bar) => bar.finish(),
-            None if self.style == Style::Lines => {
-                // (A total of 1 is a bare "over" signal, not a size.)
-                let size =
-                    if streamed(state.phase) && (state.phase == Phase::Dump || state.total > 1) {
-                        format!(", {}", bytes(state.done))
-                    } else {
-                        String::new()
-                    };
-                // The dump's end is only known when the next phase starts.
-                let took = if state.phase == Phase::Dump {
-                    "written".to_owned()
-                } else {
-                    human_duration(state.started.elapsed())
-                };
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "odoo-rollback: {} done ({took}{size})",
-                    phase_label(state.phase),
-                );
-            }
-            None => {}
-        }
-    }
-
-    /// Ends every bar still running (after success or failure).
-    fn finish(&self) {
-        let mut phases = self.phases.lock().unwrap_or_else(PoisonError::into_inner);
-        for state in phases.iter_mut() {
-            if !state.finished {
-                state.finished = true;
-                if let Some(bar) = &state.bar {
-                    bar.abandon();
-                }
-            }
-        }
-    }
-}
-
-impl Progress for TransferProgress {
-    fn update(&self, event: ProgressEvent) {
-        if self.style == Style::Off {
-            return;
-        }
-        let mut phases = self.phases.lock().unwrap_or_else(PoisonError::into_inner);
-        let known = phases.iter().position(|s| s.phase == event.phase);
-        let index = match known {
-            Some(i) => i,
-            None => {
-                if !concurrent(event.phase) {
-                    for state in phases.iter_mut() {
-                        self.close(state);
-                    }
-                }
-                if self.style == Style::Lines {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "odoo-rollback: {}...",
-                        phase_label(event.phase)
-                    );
-                }
-                let bar = (self.style == Style::Spinner).then(|| self.bar(&event));
-                phases.push(PhaseState {
-                    phase: event.phase,
-                    bar,
-                    // The dump and the archive start with the backup; their first
-                    // report comes after their first chunk.
-                    started: if concurrent(event.phase) {
-                        self.created
-                    } else {
-                        Instant::now()
-                    },
-                    done: 0,
-                    total: 0,
-                    finished: false,
-                });
-                phases.len() - 1
-            }
-        };
-        let Some(state) = phases.get_mut(index) else {
-            return;
-        };
-        // A final report may count steps rather than bytes (1 of 1): it only says the
-        // phase is over, so what was reported before is kept.
-        let smaller_total = event.total.is_some_and(|t| t < state.total);
-        if !smaller_total {
-            state.done = state.done.max(event.done);
-            state.total = state.total.max(event.total.unwrap_or_default());
-        }
-        if let Some(bar) = state.bar.as_ref().filter(|_| streamed(event.phase)) {
-            if state.total > 0 {
-                bar.set_length(state.total);
-            }
-            bar.set_position(if smaller_total {
-                state.total
-            } else {
-                state.done
-            });
-        }
-        if event.total.is_some_and(|total| event.done >= total) {
-            self.close(state);
-        }
-    }
-}
-
 /// A spinner (terminal) or a line (otherwise) while something without measurable
 /// progress runs.
 fn spinner(out: &Output, text: &str) -> Option<ProgressBar> {
@@ -934,39 +730,6 @@ impl EventSink for StepProgress {
 // ---------------------------------------------------------------------------------
 // Formatting.
 
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for next in &UNITS[1..] {
-        if value < 1024.0 {
-            break;
-        }
-        value /= 1024.0;
-        unit = next;
-    }
-    format!("{value:.1} {unit}")
-}
-
-fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.2} s", d.as_secs_f64())
-    } else {
-        let secs = d.as_secs();
-        if secs < 3600 {
-            format!("{}m {:02}s", secs / 60, secs % 60)
-        } else {
-            format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60)
-        }
-    }
-}
-
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -1026,7 +789,7 @@ async fn backup(out: &Output, args: BackupArgs) -> Result<(), Failure> {
         request.connection.dbname,
         args.store.display()
     ));
-    let progress = Arc::new(TransferProgress::new(out.style));
+    let progress = Arc::new(TransferProgress::new(out.style, "odoo-rollback"));
     let result = store.create(&request, progress.clone()).await;
     progress.finish();
     let manifest = result?;
@@ -1128,7 +891,7 @@ async fn restore_cmd(out: &Output, args: RestoreArgs) -> Result<(), Failure> {
         "restoring backup {} over database {}",
         args.backup, args.db
     ));
-    let progress = Arc::new(TransferProgress::new(out.style));
+    let progress = Arc::new(TransferProgress::new(out.style, "odoo-rollback"));
     let result = restore(&store, &request, progress.clone()).await;
     progress.finish();
     let outcome = result?;

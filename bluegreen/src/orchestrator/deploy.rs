@@ -35,6 +35,7 @@ impl Orchestrator {
             .await;
         self.step(&mut run, Step::Locked, "stack locked").await;
         run.report.release = Some(request.release.clone());
+        run.report.backup_id.clone_from(&request.backup_id);
         self.record(&run, &request.release, DeployStatus::Started, request)
             .await;
         let retire = match self.deploy_locked(&mut run, request).await {

@@ -111,6 +111,11 @@ pub struct DeployRequest {
     pub git_sha: Option<String>,
     /// Overrides the stack's rollback window.
     pub rollback_window: Option<RollbackWindow>,
+    /// The id of the backup the caller took before this deploy (the binary takes it
+    /// with deploy-rollback, which this crate does not depend on). Recorded with every
+    /// outcome of the deploy, so that retention keeps it while this release is current,
+    /// and shown in the report.
+    pub backup_id: Option<String>,
 }
 
 impl DeployRequest {
@@ -123,6 +128,7 @@ impl DeployRequest {
             rollout: Rollout::BlueGreen,
             git_sha: None,
             rollback_window: None,
+            backup_id: None,
         }
     }
 
@@ -142,7 +148,21 @@ impl DeployRequest {
         self
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Records `backup_id` as this deploy's pre-deploy backup.
+    #[must_use]
+    pub fn with_backup(mut self, backup_id: &str) -> Self {
+        self.backup_id = Some(backup_id.to_owned());
+        self
+    }
+
+    /// Checks the request without touching anything (an empty image or release, canary
+    /// steps that do not increase to 100, an empty backup id). [`Orchestrator::deploy`]
+    /// checks it first; a caller that does work before the deploy (a backup) checks it
+    /// earlier.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn validate(&self) -> Result<()> {
         let invalid = |field: &str, reason: &str| Error::Config {
             field: field.to_owned(),
             reason: reason.to_owned(),
@@ -152,6 +172,13 @@ impl DeployRequest {
         }
         if self.release.trim().is_empty() {
             return Err(invalid("release", "must not be empty"));
+        }
+        if self
+            .backup_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return Err(invalid("backup_id", "must not be empty"));
         }
         if let Rollout::Canary { steps } = &self.rollout {
             if steps.is_empty() {
@@ -540,8 +567,14 @@ impl Orchestrator {
         status: DeployStatus,
         request: &DeployRequest,
     ) {
-        self.record_outcome(run, release, status, request.git_sha.as_deref())
-            .await;
+        self.record_outcome(
+            run,
+            release,
+            status,
+            request.git_sha.as_deref(),
+            request.backup_id.as_deref(),
+        )
+        .await;
     }
 
     async fn record_outcome(
@@ -550,6 +583,7 @@ impl Orchestrator {
         release: &str,
         status: DeployStatus,
         git_sha: Option<&str>,
+        backup_id: Option<&str>,
     ) {
         let mut outcome = DeploymentOutcome::new(
             self.config.stack.as_str(),
@@ -579,6 +613,9 @@ impl Orchestrator {
         }
         if let Some(sha) = git_sha {
             outcome = outcome.with_git_sha(sha);
+        }
+        if let Some(id) = backup_id {
+            outcome = outcome.with_backup(id);
         }
         if let Err(e) = self.recorder.record(&outcome).await {
             warn!(stack = %self.config.stack, error = %e, "cannot record the deployment outcome");
@@ -659,6 +696,21 @@ mod tests {
             "registry:5000/team/odoo"
         );
         assert_eq!(default_release("odoo:r3@sha256:abc"), "r3");
+    }
+
+    #[test]
+    fn the_backup_id_goes_with_the_request() {
+        let request = DeployRequest::new("i", "r").with_backup("20250301T101500Z-shop-00ff");
+        assert_eq!(
+            request.backup_id.as_deref(),
+            Some("20250301T101500Z-shop-00ff")
+        );
+        assert!(request.validate().is_ok());
+        assert!(DeployRequest::new("i", "r").backup_id.is_none());
+        let empty = DeployRequest::new("i", "r").with_backup(" ");
+        assert!(
+            matches!(empty.validate(), Err(Error::Config { ref field, .. }) if field == "backup_id")
+        );
     }
 
     #[test]

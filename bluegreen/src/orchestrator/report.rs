@@ -314,6 +314,10 @@ pub struct OperationReport {
     /// The release the operation was about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+    /// The pre-deploy backup recorded with a deploy (see
+    /// [`DeployRequest::backup_id`](super::DeployRequest::backup_id)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
     /// The slot that served before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<SlotRelease>,
@@ -349,6 +353,7 @@ impl OperationReport {
             stage: None,
             reason: None,
             release: None,
+            backup_id: None,
             from: None,
             to: None,
             serving: None,

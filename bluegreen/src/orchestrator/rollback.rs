@@ -181,7 +181,7 @@ impl Orchestrator {
         }
         if record {
             if let Some(bad) = &live_info {
-                self.record_outcome(run, &bad.release, DeployStatus::RolledBack, None)
+                self.record_outcome(run, &bad.release, DeployStatus::RolledBack, None, None)
                     .await;
                 self.step(run, Step::Recorded, "rollback recorded").await;
             }
@@ -288,7 +288,7 @@ impl Orchestrator {
         if let Some(old) = &live_running {
             self.drain(run, old.slot).await;
         }
-        self.record_outcome(run, &info.release, DeployStatus::Succeeded, None)
+        self.record_outcome(run, &info.release, DeployStatus::Succeeded, None, None)
             .await;
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{describe_sample, Orchestrator};
+use super::{describe_sample, slot_release, Orchestrator, SlotRelease};
 use crate::config::backend_of;
 use crate::journal::JournalEntry;
 use crate::lock::{LockState, StackLock};
@@ -118,6 +118,22 @@ pub struct StatusReport {
 }
 
 impl Orchestrator {
+    /// The slot taking all traffic and its release, read from Docker and the proxy
+    /// (`None` when no slot takes all of it, or it has no container). Quick, changes
+    /// nothing, takes no lock: a caller labels a pre-deploy backup with it.
+    ///
+    /// # Errors
+    /// [`Error::DockerUnavailable`](crate::Error::DockerUnavailable) and the like when
+    /// Docker cannot be read; the proxy's errors when its routing cannot be read.
+    pub async fn live_release(&self) -> crate::Result<Option<SlotRelease>> {
+        let observed = self.observe().await?;
+        Ok(observed
+            .traffic
+            .serving()
+            .and_then(|slot| observed.slots.get(slot))
+            .map(slot_release))
+    }
+
     /// Reads the stack's state: containers, the proxy's routing, a few requests through
     /// the proxy, each running slot's readiness, the lock and the journal. Changes
     /// nothing and takes no lock; what cannot be read is reported as a problem.
