@@ -46,6 +46,21 @@ l_seq=$(python odoolib "$PY_SEQ_CALLS" 1);     echo "odoolib seq: $l_seq" >&2
 l_conc=$(python odoolib "$PY_CONC_CALLS" 64);  echo "odoolib 64:  $l_conc" >&2
 floor=$(python raw "$SEQ_CALLS" 1);            echo "raw floor:   $floor" >&2
 
+# The same sequential calls with the fake and the client pinned to one core: a sequential
+# call is a ping-pong between two processes, and on an idle VM each hop can wait for a
+# sleeping vCPU to wake; on one core it is a plain context switch, so what remains is
+# the CPU each side spends per call.
+pinned=
+if command -v taskset >/dev/null; then
+    step "sequential calls with the fake and the client on one core"
+    taskset -a -pc 0 "$fake_pid" >/dev/null
+    p_rust=$(taskset -c 0 target/release/examples/loadgen "$url" bench admin calls "$SEQ_CALLS" 1); echo "odoo-rpc: $p_rust" >&2
+    p_odoorpc=$(taskset -c 0 "$PY" scripts/bench-python-clients.py "$url" bench admin odoorpc "$PY_SEQ_CALLS" 1); echo "OdooRPC:  $p_odoorpc" >&2
+    p_raw=$(taskset -c 0 "$PY" scripts/bench-python-clients.py "$url" bench admin raw "$SEQ_CALLS" 1); echo "raw:      $p_raw" >&2
+    taskset -a -pc "0-$(($(nproc) - 1))" "$fake_pid" >/dev/null
+    pinned=1
+fi
+
 step "one 100,000-record search_read"
 big=$(rust read-all bench.r100k); echo "$big" >&2
 
@@ -81,8 +96,9 @@ on one tokio thread sequentially and on two with 64 calls in flight.
 | odoo-rpc / OdooRPC | $(ratio "$(cps "$r_seq")" "$(cps "$o_seq")")x | $(ratio "$(cps "$r_conc")" "$(cps "$o_conc")")x |
 | odoo-rpc / odoo-client-lib | $(ratio "$(cps "$r_seq")" "$(cps "$l_seq")")x | $(ratio "$(cps "$r_conc")" "$(cps "$l_conc")")x |
 
-Target: at least 5 times the Python clients' calls per second. Met with 64 calls in flight.
-Sequentially the ratio is capped by the server: one call waits for a whole round trip,
+Target: at least 5 times the Python clients' calls per second. Met with 64 calls in flight,
+and one call at a time when the fake and the client share one core (last table). Across
+cores, sequentially, the ratio is capped by the server: one call waits for a whole round trip,
 and the fake alone (wiremock, hyper, JSON, the in-memory search) answers a raw
 keep-alive socket that sends fixed request bytes at $(cps "$floor") calls/s (the floor
 in the table below), so no client can go faster one call at a time. What a client adds
@@ -96,9 +112,25 @@ per call on top of that floor shows the clients themselves:
 | odoo-client-lib 2.0.1 | $(awk -v c="$(cps "$l_seq")" 'BEGIN { printf "%.0f", 1e6 / c }') | $(overhead "$(cps "$l_seq")" "$(cps "$floor")") |
 
 A negative figure means the client beat the Python floor script, which pays Python's own
-per-call cost. odoo-client-lib calls `httpx.post` for every call, which builds a new HTTP
+per-call cost. odoo-client-lib calls \`httpx.post\` for every call, which builds a new HTTP
 client (a new connection and TLS context) each time: about 20 ms per call against any
-server here, a plain Python `http.server` included, so the fake is not what slows it.
+server here, a plain Python \`http.server\` included, so the fake is not what slows it.
+
+$(if [ -n "$pinned" ]; then cat <<PINNED
+With the fake and the client pinned to one core (\`taskset -c 0\`), a sequential call costs
+what both sides spend on the CPU, without the idle VM's wake-up latency between cores:
+
+| client, one core | sequential calls/s | µs per call |
+|---|---:|---:|
+| raw socket, fixed bytes (floor) | $(cps "$p_raw") | $(awk -v c="$(cps "$p_raw")" 'BEGIN { printf "%.0f", 1e6 / c }') |
+| odoo-rpc (Rust) | $(cps "$p_rust") | $(awk -v c="$(cps "$p_rust")" 'BEGIN { printf "%.0f", 1e6 / c }') |
+| OdooRPC 0.10.1 | $(cps "$p_odoorpc") | $(awk -v c="$(cps "$p_odoorpc")" 'BEGIN { printf "%.0f", 1e6 / c }') |
+| odoo-rpc / OdooRPC | $(ratio "$(cps "$p_rust")" "$(cps "$p_odoorpc")")x | |
+
+Sequential figures on this 2-vCPU VM vary by up to a third from run to run; the ratios
+within one run are what compare.
+PINNED
+fi)
 
 Failed calls in these runs:
 odoo-rpc $(printf '%s' "$r_seq" | field failed)/$(printf '%s' "$r_conc" | field failed),
