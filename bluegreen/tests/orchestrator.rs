@@ -282,7 +282,7 @@ async fn a_release_that_does_not_start_is_refused_with_its_logs() {
         .unwrap();
     assert_eq!(report.result, OperationResult::Refused, "{report:#?}");
     assert_eq!(report.stage, Some(Stage::Start));
-    let logs = report.start_logs.as_deref().unwrap();
+    let logs = report.slot_logs.as_deref().unwrap();
     assert!(
         logs.contains("no-such-flag"),
         "the container's logs are kept: {logs}"
@@ -339,6 +339,13 @@ kind = "modules"
     );
     assert!(!report.steps.iter().any(|s| s.step == Step::Switching));
     assert_eq!(report.serving, Some(Slot::Green));
+    assert!(
+        report
+            .slot_logs
+            .as_deref()
+            .is_some_and(|logs| logs.contains("listening on")),
+        "the failed slot's logs are in the report: {report:#?}"
+    );
     assert_eq!(
         stack.container_state(Slot::Blue).as_deref(),
         Some("exited"),
@@ -374,6 +381,13 @@ async fn a_release_failing_after_the_switch_is_switched_back_automatically() {
     let steps: Vec<Step> = report.steps.iter().map(|s| s.step).collect();
     assert!(steps.contains(&Step::Switched) && steps.contains(&Step::SwitchedBack));
     assert_eq!(report.serving, Some(Slot::Green));
+    assert!(
+        report
+            .slot_logs
+            .as_deref()
+            .is_some_and(|logs| logs.contains("listening on")),
+        "the failed slot's logs are in the report: {report:#?}"
+    );
     expect_release(&stack, "good").await;
     assert_eq!(stack.container_state(Slot::Blue), None);
     assert_eq!(

@@ -700,8 +700,8 @@ fn print_report(cli: &Cli, report: &OperationReport) {
     for warning in &report.warnings {
         let _ = writeln!(out, "  warning   {warning}");
     }
-    if let Some(logs) = &report.start_logs {
-        let _ = writeln!(out, "  last log lines of the slot:");
+    if let Some(logs) = &report.slot_logs {
+        let _ = writeln!(out, "  last log lines of the failed slot:");
         for line in logs.lines() {
             let _ = writeln!(out, "    {line}");
         }

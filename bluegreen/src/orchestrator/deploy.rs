@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// How many of a failed slot's last log lines a report keeps.
+const FAILED_SLOT_LOG_LINES: usize = 200;
+
 impl Orchestrator {
     /// Deploys `request.release` to the idle slot and moves traffic to it, as the
     /// [module documentation](crate::orchestrator) describes.
@@ -133,7 +136,7 @@ impl Orchestrator {
             Err(Error::SlotFailedToStart { reason, logs, .. })
                 if !matches!(reason, StartFailure::StartRefused { .. }) =>
             {
-                run.report.start_logs = Some(logs);
+                run.report.slot_logs = Some(logs);
                 self.refuse(
                     run,
                     Stage::Start,
@@ -527,6 +530,14 @@ impl Orchestrator {
         self.step(run, Step::Cleanup, format!("stopping slot {slot}"))
             .await;
         let stack = &self.config.stack;
+        // The failed slot's own words, before its container goes: a start failure has
+        // them already; a release that failed its gates gets them here.
+        if run.report.slot_logs.is_none() {
+            match self.docker.logs(stack, slot, FAILED_SLOT_LOG_LINES).await {
+                Ok(logs) => run.report.slot_logs = Some(logs),
+                Err(e) => self.warn(run, format!("reading the logs of slot {slot}: {e}")),
+            }
+        }
         let result = if self.config.deploy.keep_failed {
             match self
                 .docker

@@ -335,9 +335,10 @@ pub struct OperationReport {
     pub warnings: Vec<String>,
     /// The gate runs, in order.
     pub gates: Vec<GateRun>,
-    /// The last log lines of a slot that failed to start.
+    /// The last log lines of the slot that failed: it did not start, or it failed its
+    /// gates (taken before the container is stopped or removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_logs: Option<String>,
+    pub slot_logs: Option<String>,
     /// When each step was reached.
     pub steps: Vec<StepTiming>,
     /// Where the time went.
@@ -361,7 +362,7 @@ impl OperationReport {
             repairs: Vec::new(),
             warnings: Vec::new(),
             gates: Vec::new(),
-            start_logs: None,
+            slot_logs: None,
             steps: Vec::new(),
             timings: Timings::default(),
         }

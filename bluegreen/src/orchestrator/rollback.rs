@@ -111,7 +111,7 @@ impl Orchestrator {
             let info = match result {
                 Ok(info) => info,
                 Err(Error::SlotFailedToStart { reason, logs, .. }) => {
-                    run.report.start_logs = Some(logs);
+                    run.report.slot_logs = Some(logs);
                     self.refuse(
                         run,
                         Stage::Start,
