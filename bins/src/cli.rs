@@ -52,3 +52,43 @@ pub fn colour_stderr() -> bool {
 pub fn colour_stdout() -> bool {
     !no_color() && std::io::stdout().is_terminal()
 }
+
+/// An error and its causes, joined with `: `, each cause once: a cause whose text the
+/// message already contains (many errors repeat their source) is not repeated.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading the plan")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading the plan: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn causes_are_joined_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        assert_eq!(error_chain(&Outer(io())), "reading the plan: no such file");
+        assert_eq!(
+            error_chain(&Repeats(io())),
+            "reading the plan: no such file"
+        );
+    }
+}

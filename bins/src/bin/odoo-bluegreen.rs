@@ -408,7 +408,7 @@ fn deploy_request(
 /// `--json`, with the pre-deploy backup taken, if any) and returns its exit code.
 fn fail(cli: &Cli, error: &Error, backup_id: Option<&str>) -> u8 {
     let code = if error.is_config() { 2 } else { 3 };
-    let message = error_chain(error);
+    let message = cli::error_chain(error);
     let _ = writeln!(std::io::stderr(), "odoo-bluegreen: error: {message}");
     if let Some(id) = backup_id {
         let _ = writeln!(
@@ -445,21 +445,6 @@ fn fail_backup(cli: &Cli, message: &str, code: u8) -> u8 {
         let _ = writeln!(std::io::stdout(), "{value}");
     }
     code
-}
-
-/// An error and its causes, each once.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 // ---------------------------------------------------------------------------------
@@ -509,7 +494,7 @@ async fn pre_deploy_backup(
         .database_url
         .resolve(&StderrWarnings { quiet: cli.quiet })
         .map_err(|e| BackupFailure::Failed {
-            message: format!("[backup] database_url: {}", error_chain(&e)),
+            message: format!("[backup] database_url: {}", cli::error_chain(&e)),
             code: 2,
         })?;
     let connection =
@@ -517,7 +502,7 @@ async fn pre_deploy_backup(
             message: format!(
                 "[backup] database_url ({}): {}",
                 backup.database_url.describe(),
-                error_chain(&e)
+                cli::error_chain(&e)
             ),
             code: 2,
         })?;
@@ -526,7 +511,7 @@ async fn pre_deploy_backup(
         Err(e) => {
             note(&format!(
                 "cannot read which release is live ({}); the backup is labelled unknown",
-                error_chain(&e)
+                cli::error_chain(&e)
             ));
             None
         }
@@ -599,7 +584,7 @@ fn failed(error: &deploy_rollback::Error) -> BackupFailure {
         _ => 3,
     };
     BackupFailure::Failed {
-        message: error_chain(error),
+        message: cli::error_chain(error),
         code,
     }
 }

@@ -157,17 +157,7 @@ struct Usage(String);
 
 impl Usage {
     fn from_error(err: &(dyn std::error::Error + 'static)) -> Usage {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            let part = cause.to_string();
-            if !text.contains(&part) {
-                text.push_str(": ");
-                text.push_str(&part);
-            }
-            source = cause.source();
-        }
-        Usage(text)
+        Usage(cli::error_chain(err))
     }
 }
 

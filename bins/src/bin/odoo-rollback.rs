@@ -379,8 +379,8 @@ impl Failure {
     fn message(&self) -> String {
         match self {
             Failure::Refused(m) | Failure::Usage(m) | Failure::Infra(m) => m.clone(),
-            Failure::Rollback(e) => error_chain(e),
-            Failure::BlueGreen(e) => error_chain(e),
+            Failure::Rollback(e) => cli::error_chain(e),
+            Failure::BlueGreen(e) => cli::error_chain(e),
         }
     }
 }
@@ -438,21 +438,6 @@ fn bluegreen_code(e: &deploy_bluegreen::Error) -> u8 {
         e if e.is_config() => 2,
         _ => 3,
     }
-}
-
-/// An error and its causes, each once.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn report_failure(json: bool, failure: &Failure) -> ExitCode {
@@ -1147,7 +1132,11 @@ fn check_operator(operator: &str) -> Result<(), Failure> {
 async fn previous(out: &Output, args: PreviousArgs) -> Result<(), Failure> {
     let config = match &args.config {
         Some(path) => Some(StackConfig::load(path).map_err(|e| {
-            Failure::Usage(format!("--config {}: {}", path.display(), error_chain(&e)))
+            Failure::Usage(format!(
+                "--config {}: {}",
+                path.display(),
+                cli::error_chain(&e)
+            ))
         })?),
         None => None,
     };

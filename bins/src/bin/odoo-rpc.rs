@@ -146,7 +146,7 @@ impl From<odoo_rpc::Error> for Failure {
         if err.is_server() {
             Failure::Odoo(err)
         } else if matches!(err, odoo_rpc::Error::Config { .. }) {
-            Failure::Usage(error_chain(&err))
+            Failure::Usage(cli::error_chain(&err))
         } else {
             Failure::Transport(err)
         }
@@ -175,24 +175,13 @@ fn main() -> ExitCode {
 fn report(failure: Failure) -> ExitCode {
     let (code, text) = match failure {
         Failure::Usage(msg) => (2, msg),
-        Failure::Odoo(err) => (1, error_chain(&err)),
-        Failure::Transport(err) => (3, error_chain(&err)),
+        Failure::Odoo(err) => (1, cli::error_chain(&err)),
+        Failure::Transport(err) => (3, cli::error_chain(&err)),
         Failure::Unhealthy(msg) => (3, msg),
         Failure::Output(err) => (3, format!("local i/o: {err}")),
     };
     let _ = writeln!(std::io::stderr(), "error: {text}");
     ExitCode::from(code)
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn read_secret_env(var: &str) -> Option<SecretString> {
@@ -333,7 +322,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             page_size,
         } => {
             let domain = Domain::from_value(parse_json("--domain", domain)?)
-                .map_err(|err| Failure::Usage(format!("--domain: {}", error_chain(&err))))?;
+                .map_err(|err| Failure::Usage(format!("--domain: {}", cli::error_chain(&err))))?;
             if limit.is_some() || order.is_some() {
                 let mut opts = SearchOptions::default();
                 if let Some(limit) = limit {
