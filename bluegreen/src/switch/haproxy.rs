@@ -50,6 +50,10 @@ pub struct HaproxySite {
     pub active: Slot,
     /// The health check path (`/web/health`); `None` disables checks.
     pub health_path: Option<String>,
+    /// The `Host` header of the health checks (`localhost`). Odoo answers a request
+    /// without one with a 500 (`KeyError: 'HTTP_HOST'`), so the checks are HTTP/1.1
+    /// with this header; with a `dbfilter` on `%h` give a host name it accepts.
+    pub health_host: String,
     /// Idle timeout of client and server connections (`timeout client`/`server`).
     pub timeout_idle: Duration,
     /// Lifetime of websocket tunnels (`timeout tunnel`).
@@ -57,7 +61,8 @@ pub struct HaproxySite {
 }
 
 impl HaproxySite {
-    /// Odoo's defaults: checks on `/web/health`, 60 s idle, 1 h tunnels.
+    /// Odoo's defaults: checks on `/web/health` (HTTP/1.1, `Host: localhost`), 60 s
+    /// idle, 1 h tunnels.
     #[must_use]
     pub fn new(
         bind: SocketAddr,
@@ -73,6 +78,7 @@ impl HaproxySite {
             green,
             active,
             health_path: Some("/web/health".to_owned()),
+            health_host: "localhost".to_owned(),
             timeout_idle: Duration::from_secs(60),
             timeout_tunnel: Duration::from_secs(3600),
         }
@@ -122,7 +128,14 @@ frontend odoo\n\
     for (name, realtime) in [(HTTP_BACKEND, false), (REALTIME_BACKEND, true)] {
         let _ = write!(out, "\nbackend {name}\n    balance roundrobin\n");
         if let Some(path) = &site.health_path {
-            let _ = writeln!(out, "    option httpchk GET {path}");
+            // Not `option httpchk GET {path}`: that sends HTTP/1.0 without a Host
+            // header, which Odoo answers with a 500, and every server goes DOWN.
+            let _ = writeln!(out, "    option httpchk");
+            let _ = writeln!(
+                out,
+                "    http-check send meth GET uri {path} ver HTTP/1.1 hdr Host {}",
+                site.health_host
+            );
             let _ = writeln!(out, "    http-check expect status 200");
         }
         for backend in [&site.blue, &site.green] {
@@ -551,6 +564,34 @@ fn parse_stat_sessions(text: &str) -> Result<HashMap<(String, String), u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_checks_are_http_1_1_with_a_host() {
+        let blue = Backend::single_port(Slot::Blue, "127.0.0.1:8069".parse().unwrap());
+        let green = Backend::single_port(Slot::Green, "127.0.0.1:8070".parse().unwrap());
+        let site = HaproxySite::new(
+            "127.0.0.1:8080".parse().unwrap(),
+            Path::new("/run/haproxy/admin.sock"),
+            blue,
+            green,
+            Slot::Blue,
+        );
+        let cfg = render_config(&site);
+        assert!(!cfg.contains("option httpchk GET"), "{cfg}");
+        assert_eq!(
+            cfg.matches(
+                "http-check send meth GET uri /web/health ver HTTP/1.1 hdr Host localhost\n"
+            )
+            .count(),
+            2,
+            "both backends: {cfg}"
+        );
+        let unchecked = render_config(&HaproxySite {
+            health_path: None,
+            ..site
+        });
+        assert!(!unchecked.contains("http-check"), "{unchecked}");
+    }
 
     #[test]
     fn parses_show_servers_state() {

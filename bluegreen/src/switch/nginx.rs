@@ -154,13 +154,21 @@ impl NginxOptions {
     }
 }
 
-const PROXY_HEADERS: &str = "\
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-Host $http_host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header X-Real-IP $remote_addr;
-";
+/// The headers of every proxied request. `Host` is the client's, or the address nginx
+/// was reached on when the client sent none (HTTP/1.0): nginx drops a header whose value
+/// is empty, and Odoo answers a request without `Host` with a 500.
+fn proxy_headers(name: &str, indent: &str) -> String {
+    [
+        format!("proxy_set_header Host ${name}_upstream_host;"),
+        "proxy_set_header X-Forwarded-Host $http_host;".to_owned(),
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;".to_owned(),
+        "proxy_set_header X-Forwarded-Proto $scheme;".to_owned(),
+        "proxy_set_header X-Real-IP $remote_addr;".to_owned(),
+    ]
+    .iter()
+    .map(|line| format!("{indent}{line}\n"))
+    .collect()
+}
 
 /// Renders the `server { ... }` block routing `/websocket` and `/longpolling/` to the
 /// real-time upstream (HTTP/1.1 with the `Upgrade`/`Connection` headers, as Odoo's
@@ -203,7 +211,7 @@ pub fn render_server(listen: SocketAddr, options: &NginxOptions) -> String {
             out,
             "            proxy_set_header Connection ${n}_connection_upgrade;"
         );
-        out.push_str(&PROXY_HEADERS.replace("        proxy", "            proxy"));
+        out.push_str(&proxy_headers(n, "            "));
         let _ = writeln!(out, "        }}");
     }
     let _ = writeln!(out, "        location / {{");
@@ -211,7 +219,7 @@ pub fn render_server(listen: SocketAddr, options: &NginxOptions) -> String {
     let _ = writeln!(out, "            proxy_http_version 1.1;");
     let _ = writeln!(out, "            proxy_set_header Connection \"\";");
     let _ = writeln!(out, "            proxy_redirect off;");
-    out.push_str(&PROXY_HEADERS.replace("        proxy", "            proxy"));
+    out.push_str(&proxy_headers(n, "            "));
     let _ = writeln!(out, "        }}");
     let _ = writeln!(out, "    }}");
     out
@@ -359,6 +367,10 @@ impl NginxSwitch {
         let _ = writeln!(
             out,
             "map $http_upgrade ${n}_connection_upgrade {{\n    default upgrade;\n    ''      close;\n}}"
+        );
+        let _ = writeln!(
+            out,
+            "map $host ${n}_upstream_host {{\n    default $host;\n    ''      $server_addr;\n}}"
         );
         let extra: String = self
             .options
