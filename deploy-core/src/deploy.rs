@@ -39,18 +39,24 @@ pub enum DeployStatus {
     Failed,
     /// The release was rolled back.
     RolledBack,
+    /// The deployment never finished: its process was killed (or the machine stopped)
+    /// after its `started` record. Written by the next operation on the stack, which
+    /// finds the `started` record without an outcome while it holds the stack's lock.
+    Interrupted,
 }
 
 impl DeployStatus {
     /// Every status.
-    pub const ALL: [DeployStatus; 4] = [
+    pub const ALL: [DeployStatus; 5] = [
         DeployStatus::Started,
         DeployStatus::Succeeded,
         DeployStatus::Failed,
         DeployStatus::RolledBack,
+        DeployStatus::Interrupted,
     ];
 
-    /// The canonical name: `started`, `succeeded`, `failed`, `rolled_back`.
+    /// The canonical name: `started`, `succeeded`, `failed`, `rolled_back`,
+    /// `interrupted`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +64,7 @@ impl DeployStatus {
             DeployStatus::Succeeded => "succeeded",
             DeployStatus::Failed => "failed",
             DeployStatus::RolledBack => "rolled_back",
+            DeployStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -73,7 +80,7 @@ impl std::str::FromStr for DeployStatus {
 
     /// Parses a status in any letter case. Besides the canonical names it accepts the
     /// spellings found in hand-kept logs: `success`, `ok`, `failure`, `rolled back`,
-    /// `rolledback`, `rollback`, `rolled-back`, `start`.
+    /// `rolledback`, `rollback`, `rolled-back`, `start`, `killed`, `aborted`.
     ///
     /// # Errors
     ///
@@ -86,6 +93,7 @@ impl std::str::FromStr for DeployStatus {
             "rolled_back" | "rolled back" | "rolledback" | "rollback" | "rolled-back" => {
                 Ok(DeployStatus::RolledBack)
             }
+            "interrupted" | "killed" | "aborted" => Ok(DeployStatus::Interrupted),
             _ => Err(Error::UnknownStatus {
                 value: s.to_owned(),
             }),
@@ -250,6 +258,43 @@ pub trait DeploymentRecorder: Send + Sync {
     ///
     /// Whatever prevented the record from being stored (I/O, a full disk, a lock).
     async fn record(&self, outcome: &DeploymentOutcome) -> Result<(), BoxError>;
+
+    /// The deployments of `stack` in `environment` whose `started` record has no outcome
+    /// yet, oldest first, as that `started` outcome. The orchestrator asks while it holds
+    /// the stack's lock, so none of them can still be running: it records each one as
+    /// [`DeployStatus::Interrupted`].
+    ///
+    /// The default knows of none (a recorder that keeps no history).
+    ///
+    /// # Errors
+    ///
+    /// Whatever prevented the history from being read.
+    async fn unfinished(
+        &self,
+        _stack: &str,
+        _environment: Environment,
+    ) -> Result<Vec<DeploymentOutcome>, BoxError> {
+        Ok(Vec::new())
+    }
+
+    /// Whether `release` ever went live in `stack` and `environment` and passed its
+    /// gates there (a `succeeded` record): `Some(false)` when the history has none,
+    /// `None` when this recorder cannot tell (it keeps no history). A rollback never
+    /// switches to a release the history says never passed.
+    ///
+    /// The default cannot tell.
+    ///
+    /// # Errors
+    ///
+    /// Whatever prevented the history from being read.
+    async fn has_passed(
+        &self,
+        _stack: &str,
+        _environment: Environment,
+        _release: &str,
+    ) -> Result<Option<bool>, BoxError> {
+        Ok(None)
+    }
 }
 
 /// A recorder that drops every outcome, for callers that keep no history.
@@ -274,6 +319,7 @@ mod tests {
             ("rolled back", DeployStatus::RolledBack),
             ("failure", DeployStatus::Failed),
             ("started", DeployStatus::Started),
+            ("killed", DeployStatus::Interrupted),
         ] {
             assert_eq!(text.parse::<DeployStatus>().unwrap(), want);
         }

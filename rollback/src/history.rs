@@ -121,6 +121,22 @@ impl DeploymentRecord {
         }
     }
 
+    /// The outcome this record records (without its timestamp).
+    #[must_use]
+    pub fn to_outcome(&self) -> DeploymentOutcome {
+        DeploymentOutcome {
+            stack: self.stack.clone(),
+            release: self.release.clone(),
+            environment: self.environment,
+            status: self.status,
+            operator: self.operator.clone(),
+            duration: self.duration,
+            gate_summary: self.gate_summary.clone(),
+            backup_id: self.backup_id.clone(),
+            git_sha: self.git_sha.clone(),
+        }
+    }
+
     /// Sets the timestamp.
     #[must_use]
     pub fn at(mut self, timestamp: DateTime<Utc>) -> Self {
@@ -225,6 +241,9 @@ pub struct Deployment {
     pub failed_at: Option<DateTime<Utc>>,
     /// When it was rolled back, if a `rolled_back` record exists.
     pub rolled_back_at: Option<DateTime<Utc>>,
+    /// When a later operation found it unfinished, if an `interrupted` record exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_at: Option<DateTime<Utc>>,
     /// The `succeeded` record itself (carries the git sha).
     pub succeeded: Option<DeploymentRecord>,
     /// The pre-deploy backup named by any of its records.
@@ -232,14 +251,16 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// The outcome so far: `rolled_back` beats `failed` beats `succeeded`;
-    /// `started` means no outcome is recorded yet.
+    /// The outcome so far: `rolled_back` beats `failed` beats `interrupted` beats
+    /// `succeeded`; `started` means no outcome is recorded yet.
     #[must_use]
     pub fn outcome(&self) -> DeployStatus {
         if self.rolled_back_at.is_some() {
             DeployStatus::RolledBack
         } else if self.failed_at.is_some() {
             DeployStatus::Failed
+        } else if self.interrupted_at.is_some() {
+            DeployStatus::Interrupted
         } else if self.succeeded_at.is_some() {
             DeployStatus::Succeeded
         } else {
@@ -253,6 +274,7 @@ impl Deployment {
             self.succeeded_at,
             self.failed_at,
             self.rolled_back_at,
+            self.interrupted_at,
         ]
         .into_iter()
         .flatten()
@@ -266,7 +288,7 @@ impl Deployment {
 /// (stack, environment, release), a `started` record opens a new deployment; a
 /// `succeeded`, `failed` or `rolled_back` record joins the latest open deployment that
 /// has no such record yet, or opens one of its own (as imported logs without `started`
-/// lines do).
+/// lines do); an `interrupted` record joins the latest one that has no outcome at all.
 #[must_use]
 pub fn group_deployments(records: &[DeploymentRecord]) -> Vec<Deployment> {
     let mut sorted: Vec<&DeploymentRecord> = records.iter().collect();
@@ -283,6 +305,7 @@ pub fn group_deployments(records: &[DeploymentRecord]) -> Vec<Deployment> {
                 }
                 DeployStatus::Failed => d.failed_at.is_none() && d.rolled_back_at.is_none(),
                 DeployStatus::RolledBack => d.rolled_back_at.is_none(),
+                DeployStatus::Interrupted => d.outcome() == DeployStatus::Started,
             })
         });
         let index = match current {
@@ -296,6 +319,7 @@ pub fn group_deployments(records: &[DeploymentRecord]) -> Vec<Deployment> {
                     succeeded_at: None,
                     failed_at: None,
                     rolled_back_at: None,
+                    interrupted_at: None,
                     succeeded: None,
                     backup_id: None,
                 });
@@ -315,6 +339,7 @@ pub fn group_deployments(records: &[DeploymentRecord]) -> Vec<Deployment> {
                 }
                 DeployStatus::Failed => d.failed_at = Some(r.timestamp),
                 DeployStatus::RolledBack => d.rolled_back_at = Some(r.timestamp),
+                DeployStatus::Interrupted => d.interrupted_at = Some(r.timestamp),
             }
         }
     }
@@ -332,10 +357,13 @@ pub struct Figures {
     pub failed: usize,
     /// Deployments whose outcome is `rolled_back`.
     pub rolled_back: usize,
+    /// Deployments whose process died before they finished (`interrupted`).
+    #[serde(default)]
+    pub interrupted: usize,
     /// Deployments with no outcome yet.
     pub in_progress: usize,
-    /// `succeeded / (succeeded + failed + rolled_back)`; `None` when no deployment has
-    /// an outcome.
+    /// `succeeded / (succeeded + failed + rolled_back + interrupted)`; `None` when no
+    /// deployment has an outcome.
     pub success_rate: Option<f64>,
     /// Mean time from the trouble to the `rolled_back` record: from the `failed` record
     /// when there is one, else from the `started` record. `None` when nothing was
@@ -369,6 +397,7 @@ pub fn figures(records: &[DeploymentRecord]) -> Figures {
             DeployStatus::Succeeded => f.succeeded += 1,
             DeployStatus::Failed => f.failed += 1,
             DeployStatus::RolledBack => f.rolled_back += 1,
+            DeployStatus::Interrupted => f.interrupted += 1,
             DeployStatus::Started => f.in_progress += 1,
         }
         if let Some(rb) = d.rolled_back_at {
@@ -388,7 +417,7 @@ pub fn figures(records: &[DeploymentRecord]) -> Figures {
             _ => {}
         }
     }
-    let decided = f.succeeded + f.failed + f.rolled_back;
+    let decided = f.succeeded + f.failed + f.rolled_back + f.interrupted;
     if decided > 0 {
         f.success_rate = Some(f.succeeded as f64 / decided as f64);
     }
@@ -675,6 +704,61 @@ impl History {
         Ok(out.into_iter().collect())
     }
 
+    /// The deployments of `stack` in `environment` that have a `started` record and no
+    /// outcome, oldest first, as their `started` record's outcome (operator, backup and
+    /// git sha kept, status still `started`).
+    ///
+    /// # Errors
+    ///
+    /// As [`History::read_stack`].
+    pub fn unfinished(
+        &self,
+        stack: &str,
+        environment: Environment,
+    ) -> Result<Vec<DeploymentOutcome>> {
+        let records: Vec<_> = self
+            .read_stack(stack)?
+            .into_iter()
+            .filter(|r| r.environment == environment)
+            .collect();
+        let mut open: Vec<(DateTime<Utc>, DeploymentOutcome)> = Vec::new();
+        for d in group_deployments(&records) {
+            if d.outcome() != DeployStatus::Started {
+                continue;
+            }
+            let Some(started_at) = d.started_at else {
+                continue;
+            };
+            let started = records
+                .iter()
+                .find(|r| {
+                    r.status == DeployStatus::Started
+                        && r.timestamp == started_at
+                        && r.release == d.release
+                })
+                .map(DeploymentRecord::to_outcome);
+            if let Some(outcome) = started {
+                open.push((started_at, outcome));
+            }
+        }
+        open.sort_by_key(|(at, _)| *at);
+        Ok(open.into_iter().map(|(_, o)| o).collect())
+    }
+
+    /// Whether `release` ever went live in `stack` and `environment` and passed its
+    /// gates: a deployment of it has a `succeeded` record.
+    ///
+    /// # Errors
+    ///
+    /// As [`History::read_stack`].
+    pub fn has_passed(&self, stack: &str, environment: Environment, release: &str) -> Result<bool> {
+        Ok(self.read_stack(stack)?.iter().any(|r| {
+            r.environment == environment
+                && r.release == release
+                && r.status == DeployStatus::Succeeded
+        }))
+    }
+
     /// The latest record of `stack` in `environment`, whatever its status.
     ///
     /// # Errors
@@ -759,6 +843,35 @@ impl deploy_core::DeploymentRecorder for History {
             .await
             .map_err(Error::task)??;
         Ok(())
+    }
+
+    async fn unfinished(
+        &self,
+        stack: &str,
+        environment: Environment,
+    ) -> std::result::Result<Vec<DeploymentOutcome>, deploy_core::BoxError> {
+        let history = self.clone();
+        let stack = stack.to_owned();
+        let unfinished =
+            tokio::task::spawn_blocking(move || history.unfinished(&stack, environment))
+                .await
+                .map_err(Error::task)??;
+        Ok(unfinished)
+    }
+
+    async fn has_passed(
+        &self,
+        stack: &str,
+        environment: Environment,
+        release: &str,
+    ) -> std::result::Result<Option<bool>, deploy_core::BoxError> {
+        let history = self.clone();
+        let (stack, release) = (stack.to_owned(), release.to_owned());
+        let passed =
+            tokio::task::spawn_blocking(move || history.has_passed(&stack, environment, &release))
+                .await
+                .map_err(Error::task)??;
+        Ok(Some(passed))
     }
 }
 

@@ -497,3 +497,73 @@ async fn the_history_records_outcomes_for_the_orchestrator() {
     let bad = DeploymentOutcome::new("../x", "r1", Environment::Staging, DeployStatus::Started);
     assert!(recorder.record(&bad).await.is_err());
 }
+
+#[tokio::test]
+async fn unfinished_deploys_are_found_and_closed_as_interrupted() {
+    use deploy_core::DeploymentRecorder;
+
+    let dir = tempfile::tempdir().unwrap();
+    let history = History::open(dir.path()).unwrap();
+    for r in known_history() {
+        history.append(&r).unwrap();
+    }
+    let recorder: &dyn DeploymentRecorder = &history;
+    // r5 started and never got an outcome; the staging r9 did.
+    let open = recorder
+        .unfinished("shop", Environment::Production)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(
+        (
+            open[0].release.as_str(),
+            open[0].status,
+            open[0].backup_id.as_deref()
+        ),
+        ("r5", DeployStatus::Started, Some("b5"))
+    );
+    assert!(recorder
+        .unfinished("shop", Environment::Staging)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let mut closed = open[0].clone();
+    closed.status = DeployStatus::Interrupted;
+    recorder.record(&closed).await.unwrap();
+    assert!(recorder
+        .unfinished("shop", Environment::Production)
+        .await
+        .unwrap()
+        .is_empty());
+    let f = history.figures(&HistoryFilter::default()).unwrap();
+    assert_eq!((f.interrupted, f.in_progress), (1, 0), "{f:#?}");
+    // Its backup stays protected: it is the latest deployment.
+    assert!(history
+        .protected_backups()
+        .unwrap()
+        .contains(&"b5".to_owned()));
+    // The plain log carries the new status both ways.
+    let plain = to_plain_log(&history.read_stack("shop").unwrap());
+    assert!(plain.contains("| interrupted |"), "{plain}");
+    assert_eq!(
+        parse_plain_log(&plain).unwrap().last().unwrap().status,
+        DeployStatus::Interrupted
+    );
+
+    // Which releases ever passed their gates here.
+    for (release, env, passed) in [
+        ("r1", Environment::Production, true),
+        ("r2", Environment::Production, false),
+        ("r4", Environment::Production, true),
+        ("r5", Environment::Production, false),
+        ("r9", Environment::Production, false),
+        ("r9", Environment::Staging, true),
+    ] {
+        assert_eq!(
+            recorder.has_passed("shop", env, release).await.unwrap(),
+            Some(passed),
+            "{release} in {env}"
+        );
+    }
+}

@@ -432,9 +432,8 @@ fn rollback_code(e: &deploy_rollback::Error) -> u8 {
 
 /// The exit code of a `deploy-bluegreen` error met while connecting or redeploying.
 fn bluegreen_code(e: &deploy_bluegreen::Error) -> u8 {
-    use deploy_bluegreen::Error as E;
     match e {
-        E::Refused { .. } | E::ReleaseNotFound { .. } | E::NoPreviousSlot { .. } => 1,
+        e if e.is_refusal() => 1,
         e if e.is_config() => 2,
         _ => 3,
     }
@@ -1171,11 +1170,7 @@ async fn previous(out: &Output, args: PreviousArgs) -> Result<(), Failure> {
         })?;
     existing_dir("--history", &history_dir)?;
     let history = History::open(&history_dir)?;
-    let operator = args
-        .operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".to_owned());
+    let operator = args.operator.clone().unwrap_or_else(cli::default_operator);
     check_operator(&operator)?;
     let mut ctx = RollbackContext::new(&stack, environment, &operator);
     if let Some(bad) = &args.bad_release {
@@ -1360,6 +1355,7 @@ fn records_text(records: &[DeploymentRecord]) -> String {
                 DeployStatus::Succeeded => "32",
                 DeployStatus::Failed => "31",
                 DeployStatus::RolledBack => "33",
+                DeployStatus::Interrupted => "35",
                 DeployStatus::Started => return None,
             };
             let status = r.status.as_str();
@@ -1386,6 +1382,7 @@ fn figures_text(f: &Figures) -> String {
         vec!["succeeded".to_owned(), f.succeeded.to_string()],
         vec!["failed".to_owned(), f.failed.to_string()],
         vec!["rolled back".to_owned(), f.rolled_back.to_string()],
+        vec!["interrupted".to_owned(), f.interrupted.to_string()],
         vec!["in progress".to_owned(), f.in_progress.to_string()],
         vec!["success rate".to_owned(), rate],
         vec![
