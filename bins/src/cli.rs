@@ -70,9 +70,54 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
+/// Who runs the command, when `--operator` is not given: `$USER`, else `$LOGNAME`, else
+/// the name `/etc/passwd` gives the process's user id (cron jobs and containers often
+/// set neither variable), else `uid-N`, else `unknown`.
+#[must_use]
+pub fn default_operator() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|value| value.trim().to_owned())
+        .find(|value| !value.is_empty())
+        .or_else(|| process_uid().map(|uid| user_name_of(uid).unwrap_or(format!("uid-{uid}"))))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The process's user id: the owner of `/proc/self`.
+fn process_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// The user name of `uid` in `/etc/passwd`.
+fn user_name_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd_name(&passwd, uid)
+}
+
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::error_chain;
+
+    #[test]
+    fn the_operator_falls_back_to_the_user_name_of_the_uid() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\nodoo:x:101:101::/var/lib/odoo:/usr/sbin/nologin\n";
+        assert_eq!(super::passwd_name(passwd, 101).as_deref(), Some("odoo"));
+        assert_eq!(super::passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(super::passwd_name(passwd, 7), None);
+        assert!(super::process_uid().is_some());
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("reading the plan")]

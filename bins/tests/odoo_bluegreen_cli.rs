@@ -528,6 +528,186 @@ async fn kill_9_at_each_step_then_status_tells_the_truth_and_deploy_repairs() {
     }
 }
 
+fn history_records(history_dir: &Path, stack: &str) -> Vec<(String, String, String)> {
+    deploy_rollback::History::open(history_dir)
+        .unwrap()
+        .read_stack(stack)
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.release.clone(),
+                r.status.as_str().to_owned(),
+                r.operator.clone(),
+            )
+        })
+        .collect()
+}
+
+fn notes(status: &Value) -> Vec<String> {
+    status["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Seen with real Odoo 18 containers: with r2 live and r1 warm, a deploy of r3 killed
+/// during its pre-switch gates left r3 running, ungated, in the idle slot; `rollback`
+/// then moved traffic to r3 and `status` had suggested it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_killed_in_its_pre_switch_gates_is_never_rolled_back_to() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let history_dir = stack.dir.path().join("history");
+    let config = stack.write_config(&StackOptions {
+        deploy: Some("rollback_window = \"keep\"\ndrain_timeout = \"1s\"".to_owned()),
+        gates: GATES.to_owned(),
+        history_dir: Some(history_dir.clone()),
+        ..StackOptions::default()
+    });
+    let image = fake_image();
+    for release in ["r1", "r2"] {
+        let out = cli(
+            &config,
+            &["deploy", "--image", &image, "--release", release],
+        )
+        .await;
+        expect_code(&out, 0, &stack);
+    }
+    let paused = Paused::start(
+        &config,
+        &["deploy", "--image", &image, "--release", "r3"],
+        "pre-gates",
+        "ci",
+    )
+    .await;
+    paused.kill().await;
+    assert_eq!(
+        stack.container_state(Slot::Green).as_deref(),
+        Some("running")
+    );
+
+    let out = cli(&config, &["status", "--json"]).await;
+    expect_code(&out, 0, &stack);
+    let status = json(&out);
+    assert_eq!(status["live_release"], "r2", "{status:#}");
+    let said = notes(&status);
+    assert!(
+        said.iter()
+            .any(|n| n.contains("r3, which never passed its gates")),
+        "{said:#?}"
+    );
+    assert!(
+        !said.iter().any(|n| n.contains("switches back to it")),
+        "status never suggests rolling back to r3: {said:#?}"
+    );
+
+    let out = cli(&config, &["rollback", "--json"]).await;
+    expect_code(&out, 0, &stack);
+    let report = json(&out);
+    assert_eq!(report["result"], "unchanged", "{report:#}");
+    assert_eq!(report["serving"], "blue", "{report:#}");
+    assert!(
+        report["repairs"]
+            .to_string()
+            .contains("deploy of r3 by ci never finished"),
+        "{report:#}"
+    );
+    let status = json(&cli(&config, &["status", "--json"]).await);
+    assert_eq!(status["live_release"], "r2", "{status:#}");
+    let through: Vec<&str> = status["through_proxy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair[0].as_str().unwrap())
+        .collect();
+    assert_eq!(through, ["r2"], "{status:#}");
+
+    let records = history_records(&history_dir, stack.stack());
+    let r3: Vec<&str> = records
+        .iter()
+        .filter(|(release, _, _)| release == "r3")
+        .map(|(_, status, _)| status.as_str())
+        .collect();
+    assert_eq!(r3, ["started", "interrupted"], "{records:#?}");
+    // Closed once: a second operation finds nothing unfinished.
+    expect_code(&cli(&config, &["rollback"]).await, 0, &stack);
+    assert_eq!(
+        history_records(&history_dir, stack.stack()).len(),
+        records.len()
+    );
+}
+
+/// Seen with real Odoo 18 containers: `status` exited 3 for every healthy stack whose
+/// image sends no `X-Odoo-Release`, so monitoring on its exit code alarmed for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_exits_0_for_a_healthy_stack_whose_image_sends_no_release_header() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let history_dir = stack.dir.path().join("history");
+    let config = stack.write_config(&StackOptions {
+        deploy: Some(
+            "rollback_window = \"0s\"\ndrain_timeout = \"1s\"\nverify_release = false".to_owned(),
+        ),
+        gates: GATES.to_owned(),
+        history_dir: Some(history_dir.clone()),
+        no_release_header: true,
+        ..StackOptions::default()
+    });
+    // Run as cron does: no $USER, no $LOGNAME, no --operator.
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "deploy",
+            "--image",
+            &fake_image(),
+            "--release",
+            "n1",
+            "--json",
+        ])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("ODOO_BLUEGREEN_OPERATOR")
+        .env_remove("ODOO_BLUEGREEN_PAUSE_AT")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    expect_code(&out, 0, &stack);
+    let whoami = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let whoami = String::from_utf8_lossy(&whoami.stdout).trim().to_owned();
+    let records = history_records(&history_dir, stack.stack());
+    assert!(
+        !records.is_empty() && records.iter().all(|(_, _, operator)| *operator == whoami),
+        "the operator is the user name of the uid ({whoami}): {records:#?}"
+    );
+
+    let out = cli(&config, &["status", "--json"]).await;
+    expect_code(&out, 0, &stack);
+    let status = json(&out);
+    assert_eq!(status["health"], "ok", "{status:#}");
+    assert_eq!(status["problems"], Value::Array(vec![]), "{status:#}");
+    assert!(
+        notes(&status)
+            .iter()
+            .any(|n| n.contains("carry no X-Odoo-Release header")),
+        "it says what it cannot verify: {status:#}"
+    );
+
+    // Nothing to roll back to: the documented 1, as in odoo-rollback.
+    let out = cli(&config, &["rollback"]).await;
+    expect_code(&out, 1, &stack);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing to roll back to"),
+        "{}",
+        describe(&out)
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // The pre-deploy backup, against the PostgreSQL test cluster of
 // `scripts/ensure-postgres.sh` (`DEPLOY_TEST_PG`).

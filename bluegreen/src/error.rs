@@ -397,6 +397,18 @@ impl Error {
         )
     }
 
+    /// Whether the operation was refused with nothing changed, as a verdict rather than a
+    /// failure: nothing to roll back to ([`Error::NoPreviousSlot`]), a release that is
+    /// not there ([`Error::ReleaseNotFound`]), a redeploy its gates refused
+    /// ([`Error::Refused`]). The binaries exit 1 for these.
+    #[must_use]
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::NoPreviousSlot { .. } | Self::ReleaseNotFound { .. } | Self::Refused { .. }
+        )
+    }
+
     /// Docker's HTTP status code, for [`Error::Docker`].
     #[must_use]
     pub fn docker_status(&self) -> Option<u16> {

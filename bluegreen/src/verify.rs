@@ -8,6 +8,10 @@ use crate::error::{Error, Result};
 /// The response header carrying the release label of the slot that answered.
 pub const RELEASE_HEADER: &str = "X-Odoo-Release";
 
+/// The label [`verify_release`] and [`sample_releases`] give a response that carries no
+/// [`RELEASE_HEADER`].
+pub const NO_RELEASE: &str = "<none>";
+
 /// How [`verify_release`] probes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyOptions {
@@ -82,7 +86,7 @@ pub async fn verify_release(
                 .headers()
                 .get(RELEASE_HEADER)
                 .and_then(|v| v.to_str().ok())
-                .map_or_else(|| "<none>".to_owned(), str::to_owned),
+                .map_or_else(|| NO_RELEASE.to_owned(), str::to_owned),
             Err(e) => format!("<error: {}>", short_error(&e)),
         };
         if label == expected {
@@ -145,7 +149,7 @@ pub async fn sample_releases(
                 .headers()
                 .get(RELEASE_HEADER)
                 .and_then(|v| v.to_str().ok())
-                .map_or_else(|| "<none>".to_owned(), str::to_owned),
+                .map_or_else(|| NO_RELEASE.to_owned(), str::to_owned),
             Ok(response) => format!("<error: HTTP {}>", response.status().as_u16()),
             Err(e) => format!("<error: {}>", short_error(&e)),
         };

@@ -37,7 +37,8 @@ const AFTER_HELP: &str = "\
 Exit codes:
   0  done: deployed, switched, rolled back, stopped; `status`: the stack serves as it should
   1  refused or rolled back by gates: the new release did not start, failed its pre-switch
-     gates (nothing was switched) or failed after the switch (traffic went back)
+     gates (nothing was switched) or failed after the switch (traffic went back);
+     `rollback` with nothing to roll back to
   2  configuration error: the stack file, a gate plan, a secret reference (also the
      pre-deploy backup's database URL), a flag, pg_dump not found
   3  infrastructure failure needing a person: Docker or the proxy failed or refused a
@@ -81,7 +82,8 @@ struct Cli {
     /// No progress on stderr.
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
-    /// Who runs this (lock holder, journal, history); default: $USER.
+    /// Who runs this (lock holder, journal, history); default: $USER, else $LOGNAME,
+    /// else the user name of the process's uid.
     #[arg(long, env = "ODOO_BLUEGREEN_OPERATOR", global = true)]
     operator: Option<String>,
     #[command(subcommand)]
@@ -138,6 +140,11 @@ struct DeployArgs {
     /// file's `deploy.rollback_window`.
     #[arg(long, value_parser = parse_window)]
     rollback_window: Option<RollbackWindow>,
+    /// Refuse (exit 1) instead of replacing the idle slot when it holds the rollback
+    /// target (a release that passed its gates here). Without it the deploy replaces
+    /// it and says so first.
+    #[arg(long)]
+    keep_rollback_target: bool,
     /// Take no pre-deploy backup this time, whatever the stack file's [backup] says.
     #[arg(long, conflicts_with_all = ["backup_store", "backup_db_url_env", "backup_data_dir"])]
     no_backup: bool,
@@ -192,16 +199,14 @@ async fn run(cli: Cli) -> u8 {
         Ok(config) => config,
         Err(e) => return fail(&cli, &e, None),
     };
-    let operator = cli
-        .operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "unknown".to_owned());
+    let operator = cli.operator.clone().unwrap_or_else(cli::default_operator);
     // Outcomes go to deploy-rollback's file-backed history (what `odoo-rollback
     // previous` reads) when the stack file names one.
     let history = match (&config.history_dir, &cli.command) {
-        (Some(dir), command) if !matches!(command, Command::Status) => match History::open(dir) {
+        // `status` reads it too: what `rollback` would do depends on which releases
+        // passed their gates; it does not create a missing directory.
+        (Some(dir), Command::Status) if !dir.is_dir() => None,
+        (Some(dir), _) => match History::open(dir) {
             Ok(history) => Some(history),
             Err(e) => {
                 let _ = writeln!(
@@ -401,13 +406,20 @@ fn deploy_request(
     }
     request.git_sha.clone_from(&args.git_sha);
     request.rollback_window = args.rollback_window;
+    request.keep_rollback_target = args.keep_rollback_target;
     Ok(request)
 }
 
 /// Prints an error with its cause chain on stderr (and as JSON on stdout with
 /// `--json`, with the pre-deploy backup taken, if any) and returns its exit code.
 fn fail(cli: &Cli, error: &Error, backup_id: Option<&str>) -> u8 {
-    let code = if error.is_config() { 2 } else { 3 };
+    let code = if error.is_refusal() {
+        1
+    } else if error.is_config() {
+        2
+    } else {
+        3
+    };
     let message = cli::error_chain(error);
     let _ = writeln!(std::io::stderr(), "odoo-bluegreen: error: {message}");
     if let Some(id) = backup_id {

@@ -2,8 +2,8 @@
 
 use super::*;
 
-/// How many of a failed slot's last log lines a report keeps.
-const FAILED_SLOT_LOG_LINES: usize = 200;
+/// How many of a failed slot's last log lines are read for its report's excerpt.
+const FAILED_SLOT_LOG_LINES: usize = 500;
 
 impl Orchestrator {
     /// Deploys `request.release` to the idle slot and moves traffic to it, as the
@@ -37,6 +37,7 @@ impl Orchestrator {
             )
             .await;
         self.step(&mut run, Step::Locked, "stack locked").await;
+        self.close_unfinished(&mut run).await;
         run.report.release = Some(request.release.clone());
         run.report.backup_id.clone_from(&request.backup_id);
         self.record(&run, &request.release, DeployStatus::Started, request)
@@ -103,11 +104,39 @@ impl Orchestrator {
         }
 
         // Start the idle slot with the new release.
-        if let Some(existing) = observed.slots.get(target) {
+        if let Some(existing) = observed.slots.get(target).cloned() {
             let reuse = existing.is_running()
                 && existing.release == request.release
                 && existing.image == request.image;
-            if !reuse {
+            if reuse {
+                run.reused = Some(target);
+            } else {
+                let passed = self.passed_here(run, &existing.release).await;
+                let fallback = Fallback::of(passed, &existing, live_info.as_ref());
+                if fallback == Fallback::Proven && live_running.is_some() {
+                    if request.keep_rollback_target {
+                        self.refuse(
+                            run,
+                            Stage::Start,
+                            format!(
+                                "slot {target} holds release {}, the rollback target, and the deploy was told to keep it; deploy without --keep-rollback-target to replace it",
+                                existing.release
+                            ),
+                        );
+                        self.record_result(run, &request.release, request).await;
+                        return Ok(None);
+                    }
+                    self.warn(
+                        run,
+                        format!(
+                            "replacing slot {target}'s release {} ({}), the rollback target: until {} passes its gates there is no other release to roll back to (--keep-rollback-target refuses instead)",
+                            existing.release,
+                            if existing.is_running() { "running, warm" } else { "stopped" },
+                            request.release
+                        ),
+                    );
+                    run.report.replaced = Some(slot_release(&existing));
+                }
                 self.docker.remove(&self.config.stack, target).await?;
                 info!(slot = %target, release = %existing.release, "previous container of the idle slot removed");
             }
@@ -136,7 +165,7 @@ impl Orchestrator {
             Err(Error::SlotFailedToStart { reason, logs, .. })
                 if !matches!(reason, StartFailure::StartRefused { .. }) =>
             {
-                run.report.slot_logs = Some(logs);
+                run.report.slot_logs = Some(log_excerpt(&logs));
                 self.refuse(
                     run,
                     Stage::Start,
@@ -527,17 +556,26 @@ impl Orchestrator {
     /// Stops a slot that failed (start, gates, verification): removed, or kept stopped
     /// for inspection when `keep_failed`.
     pub(super) async fn cleanup(&self, run: &mut Run, slot: Slot) {
-        self.step(run, Step::Cleanup, format!("stopping slot {slot}"))
-            .await;
         let stack = &self.config.stack;
         // The failed slot's own words, before its container goes: a start failure has
         // them already; a release that failed its gates gets them here.
         if run.report.slot_logs.is_none() {
             match self.docker.logs(stack, slot, FAILED_SLOT_LOG_LINES).await {
-                Ok(logs) => run.report.slot_logs = Some(logs),
+                Ok(logs) => run.report.slot_logs = Some(log_excerpt(&logs)),
                 Err(e) => self.warn(run, format!("reading the logs of slot {slot}: {e}")),
             }
         }
+        if run.reused == Some(slot) {
+            // This deploy found the container running and did not create it: it is
+            // left as it was (running, taking no traffic).
+            self.warn(
+                run,
+                format!("slot {slot}'s container was already running before this deploy: left as it was, taking no traffic"),
+            );
+            return;
+        }
+        self.step(run, Step::Cleanup, format!("stopping slot {slot}"))
+            .await;
         let result = if self.config.deploy.keep_failed {
             match self
                 .docker

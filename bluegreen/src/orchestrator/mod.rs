@@ -116,6 +116,10 @@ pub struct DeployRequest {
     /// outcome of the deploy, so that retention keeps it while this release is current,
     /// and shown in the report.
     pub backup_id: Option<String>,
+    /// Refuse the deploy instead of replacing the idle slot when it holds the rollback
+    /// target (a release that passed its gates here, running or stopped). By default
+    /// the deploy replaces it, and says so in its progress and report first.
+    pub keep_rollback_target: bool,
 }
 
 impl DeployRequest {
@@ -129,6 +133,7 @@ impl DeployRequest {
             git_sha: None,
             rollback_window: None,
             backup_id: None,
+            keep_rollback_target: false,
         }
     }
 
@@ -250,6 +255,9 @@ struct Run {
     journal: Option<JournalEntry>,
     /// Whether reconciling found split traffic and put all of it on one slot.
     split_repaired: bool,
+    /// The slot whose running container this deploy reused instead of creating one: a
+    /// refusal leaves it as it was, since this operation did not make it.
+    reused: Option<Slot>,
 }
 
 /// What a verification through the proxy found.
@@ -405,6 +413,7 @@ impl Orchestrator {
             started: Instant::now(),
             report: OperationReport::new(operation, &self.config.stack),
             split_repaired: false,
+            reused: None,
             journal: Some(JournalEntry {
                 operation,
                 release: release.map(str::to_owned),
@@ -516,6 +525,69 @@ impl Orchestrator {
         self.events
             .emit(&Event::warning(run.operation.as_str(), message.clone()));
         run.report.warnings.push(message);
+    }
+
+    /// Records as interrupted the deployments of this stack that the history still has
+    /// as started: called under the stack's lock, so none of them can still run (their
+    /// process was killed or the machine stopped).
+    async fn close_unfinished(&self, run: &mut Run) {
+        let (stack, environment) = (&self.config.stack, self.config.environment);
+        let unfinished = match self.recorder.unfinished(stack, environment).await {
+            Ok(unfinished) => unfinished,
+            Err(e) => {
+                self.warn(
+                    run,
+                    format!("cannot read the history for unfinished deploys: {e}"),
+                );
+                return;
+            }
+        };
+        for started in unfinished {
+            let outcome = DeploymentOutcome {
+                status: DeployStatus::Interrupted,
+                duration: None,
+                gate_summary: None,
+                ..started
+            };
+            match self.recorder.record(&outcome).await {
+                Ok(()) => {
+                    self.repaired(
+                        run,
+                        format!(
+                            "the deploy of {} by {} never finished (its process died): recorded as interrupted",
+                            outcome.release, outcome.operator
+                        ),
+                    )
+                    .await;
+                }
+                Err(e) => self.warn(
+                    run,
+                    format!(
+                        "cannot record the unfinished deploy of {} as interrupted: {e}",
+                        outcome.release
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// Whether `release` passed its gates in this stack, as the history says (`None`:
+    /// no history, or it cannot be read, which is warned about).
+    async fn passed_here(&self, run: &mut Run, release: &str) -> Option<bool> {
+        match self
+            .recorder
+            .has_passed(&self.config.stack, self.config.environment, release)
+            .await
+        {
+            Ok(passed) => passed,
+            Err(e) => {
+                self.warn(
+                    run,
+                    format!("cannot read the history of release {release}: {e}"),
+                );
+                None
+            }
+        }
     }
 
     fn refuse(&self, run: &mut Run, stage: Stage, reason: String) {
@@ -643,6 +715,85 @@ impl Orchestrator {
     }
 }
 
+/// What `rollback` may do with the slot that does not serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// Its release passed its gates here (or, with no history, its container is older
+    /// than the live one: it served before): `rollback` returns to it.
+    Proven,
+    /// The history has no pass of its release here (an interrupted or refused deploy):
+    /// it never served, so `rollback` leaves traffic on the live release.
+    NeverPassed,
+    /// No history to ask, and its container is newer than the live one: it may never
+    /// have served, so `rollback` gates it before switching to it.
+    Unproven,
+}
+
+impl Fallback {
+    fn of(passed: Option<bool>, idle: &ContainerInfo, live: Option<&ContainerInfo>) -> Self {
+        match passed {
+            Some(true) => Self::Proven,
+            Some(false) => Self::NeverPassed,
+            None => match (idle.created, live.and_then(|l| l.created)) {
+                (Some(idle), Some(live)) if idle < live => Self::Proven,
+                _ => Self::Unproven,
+            },
+        }
+    }
+}
+
+/// What a report keeps of a failed slot's log: the last [`LOG_EXCERPT_TAIL`] lines, and
+/// before them at most [`LOG_EXCERPT_ERRORS`] lines that look like errors (Odoo's
+/// `ERROR`/`CRITICAL` records, Python tracebacks, panics), with a line saying how many
+/// were left out.
+#[must_use]
+pub fn log_excerpt(logs: &str) -> String {
+    let lines: Vec<&str> = logs.lines().collect();
+    let tail_start = lines.len().saturating_sub(LOG_EXCERPT_TAIL);
+    let (head, tail) = lines.split_at(tail_start);
+    let errors: Vec<&str> = head
+        .iter()
+        .copied()
+        .filter(|line| looks_like_error(line))
+        .collect();
+    let kept_errors = &errors[errors.len().saturating_sub(LOG_EXCERPT_ERRORS)..];
+    let left_out = head.len() - kept_errors.len();
+    let mut out = String::new();
+    if !kept_errors.is_empty() {
+        out.push_str("[error lines before the last lines]\n");
+        for line in kept_errors {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if left_out > 0 {
+        out.push_str(&format!("[... {left_out} lines left out ...]\n"));
+    }
+    for line in tail {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The last lines a [`log_excerpt`] keeps.
+pub const LOG_EXCERPT_TAIL: usize = 20;
+/// The earlier error lines a [`log_excerpt`] keeps at most.
+pub const LOG_EXCERPT_ERRORS: usize = 10;
+
+fn looks_like_error(line: &str) -> bool {
+    [
+        " ERROR ",
+        " CRITICAL ",
+        "Traceback (most recent call last)",
+        "Error: ",
+        "panicked at",
+        "FATAL",
+    ]
+    .iter()
+    .any(|needle| line.contains(needle))
+}
+
 fn slot_release(info: &ContainerInfo) -> SlotRelease {
     SlotRelease {
         slot: info.slot,
@@ -686,6 +837,34 @@ fn futures_are_send(orchestrator: &Orchestrator) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_excerpt_keeps_the_last_lines_and_the_errors_before_them() {
+        let mut logs = String::new();
+        for i in 0..100 {
+            if i == 7 {
+                logs.push_str("2025-03-01 10:00:07,000 1 ERROR demo odoo.modules.loading: module shop: KeyError\n");
+            } else {
+                logs.push_str(&format!(
+                    "2025-03-01 10:00:00,000 1 INFO demo werkzeug: line {i}\n"
+                ));
+            }
+        }
+        let excerpt = log_excerpt(&logs);
+        let lines: Vec<&str> = excerpt.lines().collect();
+        assert!(
+            lines.len() <= LOG_EXCERPT_TAIL + LOG_EXCERPT_ERRORS + 2,
+            "{excerpt}"
+        );
+        assert!(
+            excerpt.contains("ERROR demo odoo.modules.loading"),
+            "{excerpt}"
+        );
+        assert!(excerpt.contains("[... 79 lines left out ...]"), "{excerpt}");
+        assert!(lines.last().unwrap().ends_with("line 99"), "{excerpt}");
+        assert!(!excerpt.contains("line 79\n"), "{excerpt}");
+        assert_eq!(log_excerpt("one\ntwo\n"), "one\ntwo\n");
+    }
 
     #[test]
     fn default_release_is_the_tag() {

@@ -329,14 +329,21 @@ pub struct OperationReport {
     /// The slot stopped at the end (after the rollback window, or the idle one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Slot>,
+    /// The rollback target this deploy removed to make room for the new release: the
+    /// idle slot's container, of a release that had passed its gates here. Said in the
+    /// progress before it was removed; until the new release passes its gates there is
+    /// no other release to roll back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<SlotRelease>,
     /// States left by interrupted operations that were repaired first.
     pub repairs: Vec<String>,
     /// Things a person should know that did not stop the operation.
     pub warnings: Vec<String>,
     /// The gate runs, in order.
     pub gates: Vec<GateRun>,
-    /// The last log lines of the slot that failed: it did not start, or it failed its
-    /// gates (taken before the container is stopped or removed).
+    /// An excerpt of the failed slot's log: its last lines and the error lines before
+    /// them (see [`log_excerpt`](super::log_excerpt)), taken when it did not start or
+    /// failed its gates, before the container is stopped or removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot_logs: Option<String>,
     /// When each step was reached.
@@ -359,6 +366,7 @@ impl OperationReport {
             to: None,
             serving: None,
             stopped: None,
+            replaced: None,
             repairs: Vec::new(),
             warnings: Vec::new(),
             gates: Vec::new(),

@@ -63,12 +63,47 @@ impl Orchestrator {
                     stack: self.config.stack.clone(),
                     slot: previous,
                 })?;
-        if let Some(expected) = expected_release {
-            if previous_info.release != expected {
-                return Err(Error::ReleaseNotFound {
-                    stack: self.config.stack.clone(),
-                    release: expected.to_owned(),
-                });
+        // The way back is to the release that served before. A release the history
+        // says never passed its gates here (a deploy killed or refused before its
+        // switch) never served: there is nothing to go back to while the live one runs.
+        let mut gate_first = false;
+        match expected_release {
+            Some(expected) => {
+                if previous_info.release != expected {
+                    return Err(Error::ReleaseNotFound {
+                        stack: self.config.stack.clone(),
+                        release: expected.to_owned(),
+                    });
+                }
+            }
+            None => {
+                let passed = self.passed_here(run, &previous_info.release).await;
+                let live_running = live_info.as_ref().filter(|i| i.is_running());
+                match Fallback::of(passed, &previous_info, live_info.as_ref()) {
+                    Fallback::Proven => {}
+                    Fallback::NeverPassed if live_running.is_some() => {
+                        let live_release = live_running.map(|i| i.release.clone());
+                        run.report.result = OperationResult::Unchanged;
+                        run.report.to = live_running.map(slot_release);
+                        run.report.release.clone_from(&live_release);
+                        run.report.reason = Some(format!(
+                            "release {} still serves from slot {live}; slot {previous} holds release {}, which never passed its gates in this stack (an interrupted or refused deploy), so there is nothing to roll back to: traffic stays where it is",
+                            live_release.unwrap_or_default(),
+                            previous_info.release
+                        ));
+                        return Ok(());
+                    }
+                    Fallback::NeverPassed | Fallback::Unproven => {
+                        gate_first = true;
+                        self.warn(
+                            run,
+                            format!(
+                                "slot {previous} ({}) is not known to have passed its gates in this stack: it is gated before traffic moves to it",
+                                previous_info.release
+                            ),
+                        );
+                    }
+                }
             }
         }
         run.report.from = live_info.as_ref().map(slot_release);
@@ -81,7 +116,8 @@ impl Orchestrator {
             entry.image = Some(previous_info.image.clone());
         }
         let stack = &self.config.stack;
-        let target = if previous_info.is_running() {
+        let warm = previous_info.is_running();
+        let target = if warm {
             // Warm: one readiness probe, it may have died since.
             let ready =
                 self.ready_options(self.config.slots.ready_timeout.min(Duration::from_secs(10)));
@@ -111,7 +147,7 @@ impl Orchestrator {
             let info = match result {
                 Ok(info) => info,
                 Err(Error::SlotFailedToStart { reason, logs, .. }) => {
-                    run.report.slot_logs = Some(logs);
+                    run.report.slot_logs = Some(log_excerpt(&logs));
                     self.refuse(
                         run,
                         Stage::Start,
@@ -124,28 +160,42 @@ impl Orchestrator {
             };
             self.step(run, Step::Started, format!("slot {previous} answers"))
                 .await;
-            if let Some(plan) = &self.config.pre_switch {
-                self.step(
-                    run,
-                    Step::PreGates,
-                    format!("pre-switch gates against slot {previous}"),
-                )
-                .await;
-                let urls = PlanUrls {
-                    slot: url_of(info.http),
-                    previous: live_info
-                        .as_ref()
-                        .filter(|i| i.is_running())
-                        .and_then(|i| url_of(i.http)),
-                };
-                if let Some(reason) = self.run_plan(run, "pre_switch", plan, &urls, None).await? {
-                    self.refuse(run, Stage::PreGates, reason);
-                    self.stop_quietly(run, previous).await;
-                    return Ok(());
-                }
-            }
             info
         };
+        // A slot started cold, or one not known to have passed, is gated first.
+        if !warm || gate_first {
+            match &self.config.pre_switch {
+                Some(plan) => {
+                    self.step(
+                        run,
+                        Step::PreGates,
+                        format!("pre-switch gates against slot {previous}"),
+                    )
+                    .await;
+                    let urls = PlanUrls {
+                        slot: url_of(target.http),
+                        previous: live_info
+                            .as_ref()
+                            .filter(|i| i.is_running())
+                            .and_then(|i| url_of(i.http)),
+                    };
+                    if let Some(reason) =
+                        self.run_plan(run, "pre_switch", plan, &urls, None).await?
+                    {
+                        self.refuse(run, Stage::PreGates, reason);
+                        if !warm {
+                            self.stop_quietly(run, previous).await;
+                        }
+                        return Ok(());
+                    }
+                }
+                None if gate_first => self.warn(
+                    run,
+                    format!("no pre-switch gates configured: slot {previous} was only checked for readiness"),
+                ),
+                None => {}
+            }
+        }
         let backend = self.backend(&target)?;
         self.step(
             run,
@@ -337,6 +387,7 @@ impl Orchestrator {
         let lock = self.lock(operation)?;
         let mut run = self.begin(operation, release, None, &lock).await;
         self.step(&mut run, Step::Locked, "stack locked").await;
+        self.close_unfinished(&mut run).await;
         Ok((lock, run))
     }
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{describe_sample, slot_release, Orchestrator, SlotRelease};
+use super::{describe_sample, slot_release, Fallback, Orchestrator, SlotRelease};
 use crate::config::backend_of;
 use crate::journal::JournalEntry;
 use crate::lock::{LockState, StackLock};
 use crate::slot::{ContainerInfo, ContainerStatus, Slot, SlotState};
 use crate::switch::{AdminState, ProxyKind, TrafficState};
-use crate::verify::sample_releases;
+use crate::verify::{sample_releases, NO_RELEASE, RELEASE_HEADER};
 
 /// Whether the stack serves as it should.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,15 +201,16 @@ impl Orchestrator {
                                 ));
                             }
                         }
-                        let other = through_proxy
-                            .iter()
-                            .any(|(label, _)| label != &info.release);
-                        if other && !through_proxy.is_empty() {
-                            problems.push(format!(
+                        match judge_sample(&through_proxy, &info.release) {
+                            SampleVerdict::Matches | SampleVerdict::Empty => {}
+                            SampleVerdict::Unmarked => notes.push(format!(
+                                "responses through the proxy carry no {RELEASE_HEADER} header, so which release answers cannot be verified (the routing and slot {slot}'s own answer were checked); an image that sends it, e.g. the fake's --release, makes it verifiable"
+                            )),
+                            SampleVerdict::Other => problems.push(format!(
                                 "requests through the proxy reach {}, not only release {} of slot {slot}",
                                 describe_sample(&through_proxy),
                                 info.release
-                            ));
+                            )),
                         }
                     }
                 },
@@ -263,6 +264,28 @@ impl Orchestrator {
             }
         }
 
+        // What `rollback` would do with the slot that does not serve, from the history.
+        let idle_fallback = match (serving, slots.as_ref()) {
+            (Some(live_slot), Some(state)) => match state.get(live_slot.other()) {
+                Some(idle) => {
+                    let passed = match self
+                        .recorder
+                        .has_passed(&stack, config.environment, &idle.release)
+                        .await
+                    {
+                        Ok(passed) => passed,
+                        Err(e) => {
+                            notes.push(format!("cannot read the history: {e}"));
+                            None
+                        }
+                    };
+                    Some(Fallback::of(passed, idle, state.get(live_slot)))
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let live_label = live_release.clone().unwrap_or_default();
         let slot_statuses: Vec<SlotStatus> = Slot::ALL
             .into_iter()
             .map(|slot| {
@@ -276,12 +299,11 @@ impl Orchestrator {
                     (Some(_), Some(s)) if s > 0 => SlotRole::Partial,
                     (Some(_), _) => SlotRole::Idle,
                 };
-                if role == SlotRole::Idle {
-                    if let Some(i) = info {
-                        notes.push(format!(
-                            "slot {slot} ({}) runs without traffic: `rollback` switches back to it at once; `stop-idle` stops it",
-                            i.release
-                        ));
+                if let (Some(i), Some(fallback), Some(live_slot)) = (info, idle_fallback, serving) {
+                    if slot != live_slot {
+                        if let Some(note) = idle_note(slot, i, role, fallback, &live_label) {
+                            notes.push(note);
+                        }
                     }
                 }
                 SlotStatus {
@@ -315,6 +337,60 @@ impl Orchestrator {
             problems,
             notes,
         }
+    }
+}
+
+/// What `status` says of the slot that does not serve: what `rollback` would do with it.
+fn idle_note(
+    slot: Slot,
+    info: &ContainerInfo,
+    role: SlotRole,
+    fallback: Fallback,
+    live: &str,
+) -> Option<String> {
+    let release = &info.release;
+    match (fallback, role) {
+        (Fallback::Proven, SlotRole::Idle) => Some(format!(
+            "slot {slot} ({release}) runs without traffic: `rollback` switches back to it at once; `stop-idle` stops it"
+        )),
+        (Fallback::Proven, SlotRole::Stopped) => Some(format!(
+            "slot {slot} ({release}) is stopped: `rollback` starts it and runs the pre-switch gates before switching to it"
+        )),
+        (Fallback::NeverPassed, SlotRole::Idle | SlotRole::Stopped) => Some(format!(
+            "slot {slot} holds release {release}, which never passed its gates in this stack (an interrupted or refused deploy): `rollback` leaves traffic on {live}; the next `deploy` replaces it{}",
+            if role == SlotRole::Idle { "; `stop-idle` stops it" } else { "" }
+        )),
+        (Fallback::Unproven, SlotRole::Idle | SlotRole::Stopped) => Some(format!(
+            "slot {slot} ({release}) is newer than the live container and no history says it passed its gates: `rollback` runs the pre-switch gates against it before switching to it"
+        )),
+        _ => None,
+    }
+}
+
+/// What the responses sampled through the proxy say about the live release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SampleVerdict {
+    /// Every response carried the live release.
+    Matches,
+    /// No response was sampled.
+    Empty,
+    /// Every response succeeded without a release header: a stock image, which cannot
+    /// be told apart, and is no fault.
+    Unmarked,
+    /// Some responses carried another release, failed, or came unmarked beside marked
+    /// ones (something else answers too).
+    Other,
+}
+
+fn judge_sample(sample: &[(String, u64)], live: &str) -> SampleVerdict {
+    if sample.is_empty() {
+        SampleVerdict::Empty
+    } else if sample.iter().all(|(label, _)| label == live) {
+        SampleVerdict::Matches
+    } else if sample.iter().all(|(label, _)| label == NO_RELEASE) {
+        SampleVerdict::Unmarked
+    } else {
+        SampleVerdict::Other
     }
 }
 
@@ -367,4 +443,37 @@ async fn probe_slots(slots: &SlotState, path: &str) -> BTreeMap<Slot, bool> {
         out.insert(Slot::Green, ok);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+        pairs.iter().map(|(l, n)| ((*l).to_owned(), *n)).collect()
+    }
+
+    #[test]
+    fn a_stock_image_without_the_release_header_is_no_problem() {
+        assert_eq!(
+            judge_sample(&sample(&[("r2", 10)]), "r2"),
+            SampleVerdict::Matches
+        );
+        assert_eq!(judge_sample(&[], "r2"), SampleVerdict::Empty);
+        assert_eq!(
+            judge_sample(&sample(&[(NO_RELEASE, 10)]), "r2"),
+            SampleVerdict::Unmarked
+        );
+        for bad in [
+            &[("r1", 3), ("r2", 7)][..],
+            &[("<error: HTTP 503>", 10)][..],
+            &[("r2", 5), (NO_RELEASE, 5)][..],
+        ] {
+            assert_eq!(
+                judge_sample(&sample(bad), "r2"),
+                SampleVerdict::Other,
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -119,6 +119,8 @@ frontend odoo\n\
 \x20   bind {bind}\n\
 \x20   option forwardfor\n\
 \x20   http-request set-header X-Forwarded-Proto http\n\
+\x20   # Odoo answers a request without Host (HTTP/1.0 clients) with a 500\n\
+\x20   http-request set-header Host %[dst]:%[dst_port] unless {{ req.hdr(host) -m found }}\n\
 \x20   acl odoo_realtime path_beg /websocket /longpolling/\n\
 \x20   use_backend {REALTIME_BACKEND} if odoo_realtime\n\
 \x20   default_backend {HTTP_BACKEND}\n",

@@ -362,6 +362,17 @@ pub struct HaproxyProc {
 
 impl HaproxyProc {
     pub async fn start(blue: &Backend, green: &Backend, active: Slot) -> (Self, HaproxySwitch) {
+        Self::start_edited(blue, green, active, |cfg| cfg).await
+    }
+
+    /// Like [`HaproxyProc::start`], with the generated configuration passed through
+    /// `edit` first (to run an older or hand-written variant).
+    pub async fn start_edited(
+        blue: &Backend,
+        green: &Backend,
+        active: Slot,
+        edit: impl FnOnce(String) -> String,
+    ) -> (Self, HaproxySwitch) {
         require_haproxy();
         let dir = tempfile::Builder::new()
             .prefix("bgt-haproxy-")
@@ -371,7 +382,7 @@ impl HaproxyProc {
         let listen = loopback(free_port());
         let site = HaproxySite::new(listen, &socket, *blue, *green, active);
         let cfg = dir.path().join("haproxy.cfg");
-        std::fs::write(&cfg, render_config(&site)).unwrap();
+        std::fs::write(&cfg, edit(render_config(&site))).unwrap();
         let check = Command::new("haproxy")
             .args(["-c", "-f"])
             .arg(&cfg)
@@ -591,6 +602,9 @@ pub struct StackOptions {
     pub gates: String,
     /// The `history_dir`, if any.
     pub history_dir: Option<PathBuf>,
+    /// Run the fake without `--release`: it sends no `X-Odoo-Release`, as a stock Odoo
+    /// image does not.
+    pub no_release_header: bool,
 }
 
 /// A stack of the fake Odoo image behind a real proxy, on fixed free ports, with its
@@ -656,6 +670,9 @@ impl TestStack {
     /// The stack file's text.
     pub fn toml(&self, options: &StackOptions) -> String {
         let mut args = fake_args("{release}");
+        if options.no_release_header {
+            args.truncate(args.len() - 2);
+        }
         args.extend(options.extra_args.iter().cloned());
         let args = args
             .iter()
@@ -819,5 +836,40 @@ impl DeploymentRecorder for Recorder {
     async fn record(&self, outcome: &DeploymentOutcome) -> Result<(), BoxError> {
         self.outcomes.lock().unwrap().push(outcome.clone());
         Ok(())
+    }
+
+    /// A `started` outcome that is the last one of its release.
+    async fn unfinished(
+        &self,
+        stack: &str,
+        environment: deploy_core::Environment,
+    ) -> Result<Vec<DeploymentOutcome>, BoxError> {
+        let outcomes = self.outcomes.lock().unwrap();
+        let mut out = Vec::new();
+        for (i, o) in outcomes.iter().enumerate() {
+            let later = outcomes.iter().skip(i + 1).any(|l| l.release == o.release);
+            if o.stack == stack
+                && o.environment == environment
+                && o.status == deploy_core::DeployStatus::Started
+                && !later
+            {
+                out.push(o.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn has_passed(
+        &self,
+        stack: &str,
+        environment: deploy_core::Environment,
+        release: &str,
+    ) -> Result<Option<bool>, BoxError> {
+        Ok(Some(self.outcomes.lock().unwrap().iter().any(|o| {
+            o.stack == stack
+                && o.environment == environment
+                && o.release == release
+                && o.status == deploy_core::DeployStatus::Succeeded
+        })))
     }
 }
