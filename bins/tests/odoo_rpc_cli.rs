@@ -284,6 +284,32 @@ async fn api_key_selects_json2_on_odoo_19() {
     assert!(json2 > 0, "the call did not use JSON-2");
 }
 
+/// Seen on a real 18.0: `--protocol json2` got a 303 to the login page (18.0's own
+/// `/json/<path>` route needs a session) and exited 3 with an HTML page.
+#[tokio::test]
+async fn forced_json2_before_odoo_19_is_a_configuration_error() {
+    for version in [OdooVersion::V16, OdooVersion::V17, OdooVersion::V18] {
+        let fake = fake(version).await;
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_odoo-rpc"))
+            .args(["--protocol", "json2", "--api-key-env", "MY_KEY"])
+            .args(["call", "res.partner", "search_count", "[]"])
+            .args(["--kwargs", r#"{"domain": []}"#])
+            .env("ODOO_URL", fake.uri())
+            .env("ODOO_DB", "demo")
+            .env("ODOO_USER", "admin")
+            .env("MY_KEY", "api-key-0123456789")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{version}: {stderr}");
+        assert!(
+            stderr.contains("the json2 protocol needs Odoo 19 or later"),
+            "{version}: {stderr}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn health_exits_3_when_the_database_is_down() {
     let fake = fake(OdooVersion::V17).await;

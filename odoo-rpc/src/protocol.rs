@@ -368,8 +368,17 @@ impl Client {
             .execute(&request, self.timeout, self.retry_policy(read_only))
             .await?;
         let result = decode(Wire::Json2, &response);
-        if let Err(Error::HttpStatus { status: 404, .. }) = &result {
-            // an HTML 404 from a server without JSON-2 deserves a clearer error
+        // A server without JSON-2 answers a 404 (16, 17) or, on 18, whose own
+        // `/json/<path>` route needs a session, a redirect to the login page: both
+        // deserve a clearer error than the HTML page.
+        let no_json2 = match &result {
+            Err(Error::HttpStatus { status: 404, .. }) => true,
+            Err(Error::HttpStatus { status, .. }) => {
+                (300..400).contains(status) && redirects_to_login(&response.headers)
+            }
+            _ => false,
+        };
+        if no_json2 {
             if let Ok(version) = self.version().await {
                 if version.major < 19 {
                     return Err(Error::config(format!(
@@ -381,6 +390,17 @@ impl Client {
         }
         result
     }
+}
+
+/// Whether a redirect's `Location` is Odoo's login page (`/web/login?redirect=...`).
+fn redirects_to_login(headers: &HeaderMap) -> bool {
+    headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|location| {
+            let path = location.split('?').next().unwrap_or_default();
+            path.ends_with("/web/login")
+        })
 }
 
 fn cookie(session_id: &str) -> Result<(SecretString, HeaderValue)> {
