@@ -321,7 +321,7 @@ async fn run_fails_with_exit_1_and_reports_the_failure_everywhere() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains(r#"failures="1" errors="0""#), "{xml}");
     assert!(
-        xml.contains(r#"<failure type="fail" message="not installed: sale (to upgrade); 1 to upgrade: sale">"#),
+        xml.contains(r#"<failure type="fail" message="1 installed with an update pending (to upgrade): sale; finish the update (odoo -u sale)">"#),
         "{xml}"
     );
     let md = std::fs::read_to_string(&summary).unwrap();

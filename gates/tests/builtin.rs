@@ -529,8 +529,21 @@ async fn modules_installed_and_pending() {
     fake.set_module_state("demo", "account", ModuleState::ToInstall);
     fake.set_module_state("demo", "crm", ModuleState::ToRemove);
     let v = verdict(&gate).await;
-    assert_outcome(&v, Outcome::Fail, "not installed: sale (to upgrade)");
-    assert!(v.message.contains("1 to install: account"), "{}", v.message);
+    // sale is installed, with its update pending: said so, with the fix, and not
+    // called "not installed".
+    assert_outcome(
+        &v,
+        Outcome::Fail,
+        "1 installed with an update pending (to upgrade): sale; finish the update (odoo -u sale)",
+    );
+    assert!(!v.message.contains("not installed:"), "{}", v.message);
+    assert_eq!(v.values["not_installed"], 0.0);
+    assert!(
+        v.message
+            .contains("1 marked for installation, not installed yet (to install): account"),
+        "{}",
+        v.message
+    );
     assert_eq!(v.values["pending"], 3.0);
     assert_eq!(v.values["to_upgrade"], 1.0);
     assert_eq!(v.values["to_install"], 1.0);
@@ -541,7 +554,7 @@ async fn modules_installed_and_pending() {
     assert_outcome(
         &verdict(&pending_only).await,
         Outcome::Fail,
-        "1 to remove: crm",
+        "1 installed and marked for removal (to remove): crm",
     );
     for module in ["sale", "account", "crm"] {
         fake.set_module_state("demo", module, ModuleState::Installed);

@@ -930,9 +930,15 @@ impl Client {
 
     /// Reads `fields` of the records `ids` (empty `fields`: all fields).
     ///
+    /// Odoo returns only the records that exist: an id that does not (deleted, never
+    /// created) is left out of the result without an error, so compare the ids you get
+    /// back with those you asked for. (`write` and `unlink` do raise
+    /// [`Error::MissingError`] for a missing record.)
+    ///
     /// # Errors
     ///
-    /// [`Error::MissingError`] when a record does not exist; as [`Client::search_read`].
+    /// As [`Client::search_read`]; [`Error::AccessError`] for records the user may not
+    /// read.
     pub async fn read<T: DeserializeOwned>(
         &self,
         model: &str,
@@ -1012,7 +1018,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when `values` is not an object; as [`Client::call_kw`].
+    /// [`Error::Config`] when `values` is not an object; [`Error::MissingError`] when a
+    /// record does not exist; as [`Client::call_kw`].
     pub async fn write(&self, model: &str, ids: &[i64], values: impl Serialize) -> Result<bool> {
         let values = object("write values", values)?;
         let call = Call {
@@ -1028,7 +1035,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::call_kw`].
+    /// [`Error::MissingError`] when a record does not exist; as [`Client::call_kw`].
     pub async fn unlink(&self, model: &str, ids: &[i64]) -> Result<bool> {
         let call = Call {
             model,

@@ -275,6 +275,26 @@ impl Gate for AuthenticationGate {
     }
 }
 
+/// What modules pending in `state` mean, and what finishes them.
+fn pending_problem(state: &str, names: &[&str]) -> String {
+    let list = names.join(", ");
+    let n = names.len();
+    match state {
+        "to upgrade" => format!(
+            "{n} installed with an update pending ({state}): {list}; finish the update (odoo -u {})",
+            names.join(",")
+        ),
+        "to install" => format!(
+            "{n} marked for installation, not installed yet ({state}): {list}; finish it (odoo -i {})",
+            names.join(",")
+        ),
+        "to remove" => format!(
+            "{n} installed and marked for removal ({state}): {list}; finish or cancel the uninstallation"
+        ),
+        _ => format!("{n} {state}: {list}"),
+    }
+}
+
 /// The states a deployed instance must not leave any module in.
 const PENDING: [&str; 3] = ["to install", "to upgrade", "to remove"];
 
@@ -357,10 +377,13 @@ impl Gate for ModulesGate {
             .map(|row| (row.name.as_str(), row.state.as_str()))
             .collect();
 
+        // A named module `to upgrade` or `to remove` is installed, with an operation
+        // pending: it is reported with the pending ones, not as missing (the fix is to
+        // finish the update, not to install it).
         let mut not_installed = Vec::new();
         for module in &self.modules {
             match states.get(module.as_str()) {
-                Some(&"installed") => {}
+                Some(&"installed" | &"to upgrade" | &"to remove") => {}
                 Some(state) => not_installed.push(format!("{module} ({state})")),
                 None => not_installed.push(format!("{module} (not found)")),
             }
@@ -380,7 +403,7 @@ impl Gate for ModulesGate {
             problems.push(format!("not installed: {}", not_installed.join(", ")));
         }
         for (state, names) in &by_state {
-            problems.push(format!("{} {state}: {}", names.len(), names.join(", ")));
+            problems.push(pending_problem(state, names));
         }
         let verdict = if problems.is_empty() {
             let named = if self.modules.is_empty() {
