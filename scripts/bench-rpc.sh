@@ -25,7 +25,7 @@ mkdir -p target/bench
 export ODOO_PASSWORD=bench-password FAKE_PASSWORD=bench-password
 log=target/bench/odoo-fake.log
 target/release/odoo-fake --listen 127.0.0.1:0 --odoo-version 17.0 --db bench --user admin \
-    --password-env FAKE_PASSWORD --seed-partners 50 \
+    --password-env FAKE_PASSWORD --seed-partners 50 --no-websocket \
     --synthetic bench.r10k=10000 --synthetic bench.r100k=100000 --synthetic bench.r1m=1000000 \
     >"$log" 2>&1 &
 fake_pid=$!

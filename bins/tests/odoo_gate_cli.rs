@@ -566,3 +566,40 @@ async fn fake_other() -> FakeOdoo {
         .await
         .expect("start the second fake")
 }
+
+/// A prefork Odoo whose real-time process died: the HTTP port serves, `check` with
+/// `--realtime-url` fails on the websocket gate and names the port it checked.
+#[tokio::test]
+async fn check_upgrades_on_the_realtime_port_of_a_prefork_odoo() {
+    let fake = FakeOdoo::builder().prefork().start().await.unwrap();
+    let url = fake.uri();
+    let realtime = fake.realtime_uri().unwrap();
+    let args = [
+        "check",
+        "--url",
+        url.as_str(),
+        "--realtime-url",
+        realtime.as_str(),
+        "--json",
+    ];
+    let out = odoo_gate(&args, &[]).await;
+    assert_exit(&out, 0);
+    fake.set_fault(Fault::RealtimeDown(true));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let out = odoo_gate(&args, &[]).await;
+    assert_exit(&out, 1);
+    let report = json(&out);
+    let websocket = report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "websocket")
+        .unwrap();
+    let port = fake.realtime_address().unwrap().port();
+    let message = websocket.to_string();
+    assert!(
+        message.contains(&format!("127.0.0.1:{port} (the real-time port)"))
+            && message.contains("gevent"),
+        "{websocket:#}"
+    );
+}

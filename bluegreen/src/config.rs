@@ -416,6 +416,7 @@ impl StackConfig {
             login: self.odoo.login.clone(),
             password: self.odoo.password.clone(),
             api_key: self.odoo.api_key.clone(),
+            realtime_url: None,
         }
     }
 }

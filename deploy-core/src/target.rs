@@ -18,6 +18,7 @@ use crate::SecretRef;
 /// login = "admin"
 /// password = { env = "ODOO_PASSWORD" }
 /// api_key = { file = "/run/secrets/odoo_api_key" }
+/// realtime_url = "http://127.0.0.1:8072"   # prefork mode (--workers): the gevent port
 /// ```
 ///
 /// ```
@@ -49,6 +50,12 @@ pub struct Target {
     /// That user's API key (preferred over the password by clients that can use it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<SecretRef>,
+    /// Where websockets are served when that is not `url`: the real-time (evented,
+    /// gevent) port of an Odoo in prefork mode (`--workers`, `gevent_port`, 8072 by
+    /// default), whose HTTP port refuses websocket upgrades. `None`: `url` serves them
+    /// (Odoo's threaded server, or a proxy routing `/websocket` itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_url: Option<Url>,
 }
 
 impl Target {
@@ -62,7 +69,21 @@ impl Target {
             login: None,
             password: None,
             api_key: None,
+            realtime_url: None,
         }
+    }
+
+    /// Sets where websockets are served (see [`Target::realtime_url`]).
+    #[must_use]
+    pub fn with_realtime_url(mut self, url: Url) -> Self {
+        self.realtime_url = Some(url);
+        self
+    }
+
+    /// The base URL that serves websockets: [`Target::realtime_url`], else `url`.
+    #[must_use]
+    pub fn websocket_url(&self) -> &Url {
+        self.realtime_url.as_ref().unwrap_or(&self.url)
     }
 
     /// Sets the database.

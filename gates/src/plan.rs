@@ -24,6 +24,8 @@
 //! login = "admin"                # optional
 //! password = { env = "ODOO_PASSWORD" }           # optional: { env = .. } | { file = .. }
 //! api_key = { file = "/run/secrets/odoo_key" }   #   | { plain = "..", allow_plaintext = true }
+//! realtime_url = "http://127.0.0.1:8072"  # optional: the real-time (gevent) port of a
+//!                                # prefork Odoo (--workers), where websockets are served
 //!
 //! [[gates]]                      # at least one
 //! name = "port"                  # required, unique: used by depends_on and reports
@@ -46,7 +48,7 @@
 //! |---|---|
 //! | `tcp` | `port` (URL's), `connect_timeout` (`"5s"`) |
 //! | `health` | `db_server_status` (`false`), `warn_ms` (`2000`) |
-//! | `websocket-health` | `path` (`"/websocket/health"`), `warn_ms` (`2000`) |
+//! | `websocket-health` | `path` (`"/websocket"`, upgraded on the target's `realtime_url`, else `url`), `warn_ms` (`2000`) |
 //! | `login-page` | `path` (`"/web/login"`), `warn_ms` (`2000`) |
 //! | `database-listed` | `database` (target's) |
 //! | `postgres` | `dsn` (required secret reference), `warn_percent` (`80`), `fail_percent` (`90`), `connect_timeout` (`"5s"`) |
@@ -358,6 +360,7 @@ struct RawTarget {
     login: Option<String>,
     password: Option<SecretRef>,
     api_key: Option<SecretRef>,
+    realtime_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -497,6 +500,19 @@ fn targets(raw: Vec<RawTarget>) -> Result<Vec<Target>> {
         if url.host().is_none() {
             return Err(invalid_url(format!("`{}` has no host", raw.url)));
         }
+        let realtime_url = match &raw.realtime_url {
+            Some(text) => {
+                let parsed = Url::parse(text)
+                    .map_err(|err| invalid_url(format!("realtime_url `{text}`: {err}")))?;
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                    return Err(invalid_url(format!(
+                        "realtime_url `{text}`: give http(s)://host:port"
+                    )));
+                }
+                Some(parsed)
+            }
+            None => None,
+        };
         for (field, secret) in [("password", &raw.password), ("api_key", &raw.api_key)] {
             if secret.as_ref().is_some_and(|s| !s.is_allowed()) {
                 return Err(Error::PlaintextSecret {
@@ -512,6 +528,7 @@ fn targets(raw: Vec<RawTarget>) -> Result<Vec<Target>> {
             login: raw.login,
             password: raw.password,
             api_key: raw.api_key,
+            realtime_url,
         });
     }
     Ok(targets)

@@ -26,7 +26,9 @@ pub enum GateKind {
     Tcp,
     /// `health`: `GET /web/health` answers `{"status": "pass"}`.
     Health,
-    /// `websocket-health`: `GET /websocket/health` answers `{"status": "pass"}`.
+    /// `websocket-health`: a websocket upgrade of `/websocket` on the port that serves
+    /// websockets (the target's `realtime_url` in prefork mode) answers 101 and closes
+    /// cleanly.
     WebsocketHealth,
     /// `login-page`: `/web/login` answers 200 with a login form.
     LoginPage,
@@ -404,13 +406,14 @@ fn default_probe_warn_ms() -> u64 {
 /// Settings of a `websocket-health` gate.
 ///
 /// ```toml
-/// path = "/websocket/health"   # default
+/// path = "/websocket"   # default: the bus's websocket route, upgraded
 /// warn_ms = 2000               # default 2000: Warn when the answer took this long or longer
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebsocketHealthSettings {
-    /// The bus health route.
+    /// The websocket route to upgrade (under the target's `realtime_url`, else its
+    /// `url`).
     #[serde(default = "default_websocket_path")]
     pub path: String,
     /// A passing answer slower than this (milliseconds) is a `Warn`.
@@ -428,7 +431,7 @@ impl Default for WebsocketHealthSettings {
 }
 
 fn default_websocket_path() -> String {
-    "/websocket/health".to_owned()
+    "/websocket".to_owned()
 }
 
 /// Settings of a `login-page` gate.

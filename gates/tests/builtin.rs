@@ -194,11 +194,18 @@ async fn health_fails_on_a_dead_server() {
 
 #[tokio::test]
 async fn websocket_health() {
+    // A threaded Odoo (the fake's default) upgrades on its HTTP port.
     let fake = fake().await;
     let gate = WebsocketHealthGate::new("ws", conn(&fake), &WebsocketHealthSettings::default());
     let v = verdict(&gate).await;
-    assert_outcome(&v, Outcome::Pass, "pass in");
-    assert_eq!(v.values["http_status"], 200.0);
+    let port = fake.address().port();
+    assert_outcome(
+        &v,
+        Outcome::Pass,
+        &format!("websocket upgrade on 127.0.0.1:{port} (the HTTP port): 101 and a clean close"),
+    );
+    assert_eq!(v.values["http_status"], 101.0);
+    assert_eq!(v.values["port"], f64::from(port));
 
     fake.set_fault(Fault::Latency(Duration::from_millis(80)));
     let slow = WebsocketHealthGate::new(
@@ -212,19 +219,11 @@ async fn websocket_health() {
     assert_outcome(&verdict(&slow).await, Outcome::Warn, "slow");
     fake.clear_faults();
 
-    fake.set_fault(Fault::HealthFailing(true));
-    assert_outcome(
-        &verdict(&gate).await,
-        Outcome::Fail,
-        "status \"fail\" (http 500)",
-    );
-    fake.clear_faults();
-
     let missing = WebsocketHealthGate::new(
         "ws",
         conn(&fake),
         &WebsocketHealthSettings {
-            path: "/longpolling/health".into(),
+            path: "/longpolling/websocket".into(),
             ..WebsocketHealthSettings::default()
         },
     );
@@ -239,9 +238,77 @@ async fn websocket_health() {
     assert_outcome(
         &verdict(&gate).await,
         Outcome::Fail,
-        "no answer from /websocket/health",
+        "nothing answers a websocket on 127.0.0.1:",
     );
     assert_honours_deadline(&gate).await;
+}
+
+/// Seen on a real 18.0 in prefork mode: `/websocket/health` passed on the HTTP port
+/// while the gevent process was stopped, and a release whose gevent process crashed at
+/// start served pages and no live updates.
+#[tokio::test]
+async fn websocket_health_checks_the_real_time_port_of_a_prefork_odoo() {
+    let fake = FakeOdoo::builder()
+        .version(OdooVersion::V18)
+        .prefork()
+        .start()
+        .await
+        .unwrap();
+    let realtime = fake.realtime_address().unwrap();
+    let target = target(&fake).with_realtime_url(fake.realtime_uri().unwrap().parse().unwrap());
+    let gate =
+        WebsocketHealthGate::new("ws", connect(&target), &WebsocketHealthSettings::default());
+    let at = format!("127.0.0.1:{}", realtime.port());
+    assert_outcome(
+        &verdict(&gate).await,
+        Outcome::Pass,
+        &format!("websocket upgrade on {at} (the real-time port): 101 and a clean close"),
+    );
+
+    // The evented process dies; the HTTP workers serve on, /websocket/health too.
+    fake.set_fault(Fault::RealtimeDown(true));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let v = verdict(&gate).await;
+    assert_outcome(
+        &v,
+        Outcome::Fail,
+        &format!("nothing answers a websocket on {at} (the real-time port)"),
+    );
+    assert!(
+        v.message
+            .contains("the real-time (evented, gevent) process is not running"),
+        "{}",
+        v.message
+    );
+    assert_eq!(v.values["port"], f64::from(realtime.port()));
+    let health = reqwest::get(format!("{}/websocket/health", fake.uri()))
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status().as_u16(),
+        200,
+        "what the old gate checked still passes"
+    );
+    fake.clear_faults();
+
+    // Pointed at the HTTP port of a prefork Odoo: the 500 is explained.
+    let http_only =
+        WebsocketHealthGate::new("ws", conn(&fake), &WebsocketHealthSettings::default());
+    let v = verdict(&http_only).await;
+    assert_outcome(
+        &v,
+        Outcome::Fail,
+        "answers 500: an Odoo in prefork mode (--workers)",
+    );
+    assert!(v.message.contains("realtime_url"), "{}", v.message);
+
+    // PostgreSQL down: no bus routes, and the gate says why.
+    fake.set_fault(Fault::DatabaseDown(true));
+    assert_outcome(
+        &verdict(&gate).await,
+        Outcome::Fail,
+        "answers 404 because the database is unreachable",
+    );
 }
 
 #[tokio::test]

@@ -44,6 +44,7 @@ fn start_fake(runtime: &tokio::runtime::Runtime) -> FakeOdoo {
             .user("admin", "admin")
             .api_key("admin", "bench-key")
             .record_requests(false)
+            .websocket(false)
             .synthetic_model("bench.record", 100_000)
             .start()
             .await

@@ -104,6 +104,10 @@ struct CheckArgs {
     /// Base URL of the Odoo server.
     #[arg(long, env = "ODOO_URL")]
     url: String,
+    /// The real-time (gevent) port's URL of an Odoo in prefork mode (--workers), e.g.
+    /// http://127.0.0.1:8072: the websocket gate upgrades there [default: --url].
+    #[arg(long, value_name = "URL")]
+    realtime_url: Option<String>,
     /// Database name (enables the database, login and modules gates with --user).
     #[arg(long, env = "ODOO_DB")]
     db: Option<String>,
@@ -236,7 +240,10 @@ fn check_target(args: &CheckArgs, name: &str, url: &str, flag: &str) -> Result<T
 }
 
 fn check_plan(args: &CheckArgs) -> Result<Plan, Usage> {
-    let target = check_target(args, "odoo", &args.url, "--url")?;
+    let mut target = check_target(args, "odoo", &args.url, "--url")?;
+    if let Some(realtime) = &args.realtime_url {
+        target = target.with_realtime_url(parse_url("--realtime-url", realtime)?);
+    }
     let run = RunSettings::default()
         .with_timeout(args.timeout)
         .with_gate_timeout(args.gate_timeout);

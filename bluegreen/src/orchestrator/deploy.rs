@@ -188,10 +188,7 @@ impl Orchestrator {
         )
         .await;
 
-        let urls = PlanUrls {
-            slot: url_of(new.http),
-            previous: live_running.as_ref().and_then(|i| url_of(i.http)),
-        };
+        let urls = PlanUrls::of(Some(&new), live_running.as_ref());
         if let Some(plan) = &self.config.pre_switch {
             self.step(
                 run,
@@ -271,10 +268,7 @@ impl Orchestrator {
     ) -> Result<Option<ContainerInfo>> {
         run.report.to = Some(slot_release(live));
         run.report.from = idle.map(slot_release);
-        let urls = PlanUrls {
-            slot: url_of(live.http),
-            previous: idle.and_then(|i| url_of(i.http)),
-        };
+        let urls = PlanUrls::of(Some(live), idle);
         let verdict = self.verify_and_gate(run, live, &urls, None).await?;
         match verdict {
             Verdict::Passed => {

@@ -239,11 +239,33 @@ struct Observed {
     traffic: TrafficState,
 }
 
-/// Where the plan target names point during a gate run.
-#[derive(Debug, Clone)]
+/// Where the plan target names point during a gate run: the slots' HTTP ports and,
+/// when the stack publishes one, their real-time ports (where the websocket gate goes).
+#[derive(Debug, Clone, Default)]
 struct PlanUrls {
     slot: Option<Url>,
     previous: Option<Url>,
+    slot_realtime: Option<Url>,
+    previous_realtime: Option<Url>,
+}
+
+impl PlanUrls {
+    /// The URLs of `slot` (the slot gated) and `previous` (the one serving before).
+    fn of(slot: Option<&ContainerInfo>, previous: Option<&ContainerInfo>) -> Self {
+        Self {
+            slot: slot.and_then(|i| url_of(i.http)),
+            previous: previous.and_then(|i| url_of(i.http)),
+            slot_realtime: slot.and_then(realtime_url_of),
+            previous_realtime: previous.and_then(realtime_url_of),
+        }
+    }
+}
+
+/// The real-time port's URL of a container that publishes one apart from HTTP.
+fn realtime_url_of(info: &ContainerInfo) -> Option<Url> {
+    info.realtime
+        .filter(|r| Some(*r) != info.http)
+        .and_then(|r| url_of(Some(r)))
 }
 
 /// One operation under way.

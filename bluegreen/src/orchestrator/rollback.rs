@@ -172,13 +172,10 @@ impl Orchestrator {
                         format!("pre-switch gates against slot {previous}"),
                     )
                     .await;
-                    let urls = PlanUrls {
-                        slot: url_of(target.http),
-                        previous: live_info
-                            .as_ref()
-                            .filter(|i| i.is_running())
-                            .and_then(|i| url_of(i.http)),
-                    };
+                    let urls = PlanUrls::of(
+                        Some(&target),
+                        live_info.as_ref().filter(|i| i.is_running()),
+                    );
                     if let Some(reason) =
                         self.run_plan(run, "pre_switch", plan, &urls, None).await?
                     {
@@ -303,10 +300,7 @@ impl Orchestrator {
             )
             .await?;
         let live_running = live_info.filter(ContainerInfo::is_running);
-        let urls = PlanUrls {
-            slot: url_of(info.http),
-            previous: live_running.as_ref().and_then(|i| url_of(i.http)),
-        };
+        let urls = PlanUrls::of(Some(&info), live_running.as_ref());
         if let (Some(plan), false) = (&self.config.pre_switch, request.skip_gates) {
             self.step(
                 run,

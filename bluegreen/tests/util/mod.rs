@@ -207,6 +207,8 @@ impl ReleaseServer {
         let fake = odoo_fixtures::FakeOdoo::builder()
             .release(release)
             .record_requests(false)
+            // No websocket front: plain HTTP load, as the switch benchmark measured it.
+            .websocket(false)
             .start()
             .await
             .unwrap_or_else(|e| panic!("the fake Odoo did not start: {e}"));

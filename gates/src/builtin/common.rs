@@ -29,6 +29,7 @@ use crate::{BuildContext, Error, GateContext, Result, Scope, Verdict};
 pub struct Connection {
     target: String,
     url: Url,
+    realtime_url: Option<Url>,
     database: Option<String>,
     login: Option<String>,
     password: Option<SecretString>,
@@ -98,6 +99,7 @@ impl Connection {
         Ok(Connection {
             target: target.name.clone(),
             url: target.url.clone(),
+            realtime_url: target.realtime_url.clone(),
             database: target.database.clone(),
             login: target.login.clone(),
             password,
@@ -117,6 +119,18 @@ impl Connection {
     #[must_use]
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// Where the target serves websockets: its `realtime_url`, else its base URL.
+    #[must_use]
+    pub fn websocket_url(&self) -> &Url {
+        self.realtime_url.as_ref().unwrap_or(&self.url)
+    }
+
+    /// Whether websockets are served on a port of their own (prefork mode).
+    #[must_use]
+    pub fn has_realtime_port(&self) -> bool {
+        self.realtime_url.is_some()
     }
 
     /// The target's database, if set.
@@ -183,6 +197,7 @@ impl fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("target", &self.target)
             .field("url", &self.url.as_str())
+            .field("realtime_url", &self.realtime_url.as_ref().map(Url::as_str))
             .field("database", &self.database)
             .field("login", &self.login)
             .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
@@ -209,9 +224,13 @@ impl ConnectionCache {
                 .map_or_else(String::new, SecretRef::describe)
         };
         let key = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
             target.name,
             target.url,
+            target
+                .realtime_url
+                .as_ref()
+                .map_or_else(String::new, Url::to_string),
             target.database.as_deref().unwrap_or_default(),
             target.login.as_deref().unwrap_or_default(),
             describe(&target.password),

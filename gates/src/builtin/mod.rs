@@ -19,7 +19,7 @@
 //! |---|---|---|
 //! | `tcp` | [`TcpGate`] | never |
 //! | `health` | [`HealthGate`] | slow answer; `db_server_status` asked but not reported |
-//! | `websocket-health` | [`WebsocketHealthGate`] | slow answer |
+//! | `websocket-health` | [`WebsocketHealthGate`] | slow upgrade; an `https` target (only `/websocket/health` is checked) |
 //! | `login-page` | [`LoginPageGate`] | slow page; a 200 without a login form |
 //! | `database-listed` | [`DatabaseListedGate`] | never (a `list_db = False` server confirmed by a login passes) |
 //! | `postgres` | [`PostgresGate`] | connections in use from `warn_percent` |
@@ -47,15 +47,17 @@ mod records;
 mod response_time;
 mod session;
 mod tcp;
+mod websocket;
 
 pub use cleanup::{pending_cleanups, wait_for_cleanups};
 pub use common::Connection;
 pub(crate) use common::ConnectionCache;
 pub use health::HealthGate;
 pub use odoo::{AuthenticationGate, DatabaseListedGate, ModulesGate, VersionGate};
-pub use pages::{LoginPageGate, WebsocketHealthGate};
+pub use pages::LoginPageGate;
 pub use postgres::PostgresGate;
 pub use records::{FilestoreGate, SmokeCrudGate};
 pub use response_time::ResponseTimeGate;
 pub use session::SessionContinuityGate;
 pub use tcp::TcpGate;
+pub use websocket::WebsocketHealthGate;

@@ -1,107 +1,15 @@
-//! The `websocket-health` and `login-page` gates: plain `GET`s of a route.
+//! The `login-page` gate: a plain `GET` of the login route.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
 use super::common::{budget, chain, excerpt, http_get, human, millis, Connection};
-use crate::{Gate, GateContext, LoginPageSettings, Result, Verdict, WebsocketHealthSettings};
+use crate::{Gate, GateContext, LoginPageSettings, Result, Verdict};
 
 /// Bodies are read up to this size: a login page is a few kB.
 const MAX_BODY: usize = 256 * 1024;
-
-/// Checks the bus: `GET /websocket/health` (Odoo 16+) answers `{"status": "pass"}`.
-///
-/// | outcome | when |
-/// |---|---|
-/// | `Pass` | HTTP 200 with `{"status": "pass"}` |
-/// | `Warn` | a pass slower than `warn_ms` |
-/// | `Fail` | any other status or body (a 404 means no bus route: Odoo before 16, or a proxy sending `/websocket` elsewhere), no answer |
-/// | `Err` | only when no time is left before the deadline |
-///
-/// Values: `elapsed_ms`, `http_status`.
-#[derive(Debug, Clone)]
-pub struct WebsocketHealthGate {
-    name: String,
-    connection: Arc<Connection>,
-    path: String,
-    warn_after: Duration,
-}
-
-impl WebsocketHealthGate {
-    /// A gate named `name` checking `connection`'s target.
-    #[must_use]
-    pub fn new(
-        name: impl Into<String>,
-        connection: Arc<Connection>,
-        settings: &WebsocketHealthSettings,
-    ) -> Self {
-        WebsocketHealthGate {
-            name: name.into(),
-            connection,
-            path: settings.path.clone(),
-            warn_after: Duration::from_millis(settings.warn_ms),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct Status {
-    status: String,
-}
-
-#[async_trait]
-impl Gate for WebsocketHealthGate {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn check(&self, cx: &GateContext) -> Result<Verdict> {
-        let url = self.connection.endpoint(&self.path);
-        let answer = match http_get(
-            self.connection.http(),
-            &url,
-            budget(cx, &self.name)?,
-            MAX_BODY,
-        )
-        .await
-        {
-            Ok(answer) => answer,
-            Err(err) => {
-                return Ok(Verdict::fail(format!(
-                    "no answer from {}: {}",
-                    self.path,
-                    chain(&err)
-                )))
-            }
-        };
-        let status = serde_json::from_slice::<Status>(&answer.body)
-            .map(|s| s.status)
-            .ok();
-        let verdict = match (answer.status, status.as_deref()) {
-            (200, Some("pass")) if answer.elapsed >= self.warn_after => Verdict::warn(format!(
-                "pass, but slow: {} (warn_ms {})",
-                human(answer.elapsed),
-                self.warn_after.as_millis()
-            )),
-            (200, Some("pass")) => Verdict::pass(format!("pass in {}", human(answer.elapsed))),
-            (404, _) => Verdict::fail(format!(
-                "{} answers 404: no bus route (Odoo before 16, or the proxy routes it elsewhere)",
-                self.path
-            )),
-            (code, Some(other)) => Verdict::fail(format!("status \"{other}\" (http {code})")),
-            (code, None) => Verdict::fail(format!(
-                "http {code}, not a health answer: {}",
-                excerpt(&answer.body)
-            )),
-        };
-        Ok(verdict
-            .with_value("elapsed_ms", millis(answer.elapsed))
-            .with_value("http_status", f64::from(answer.status)))
-    }
-}
 
 /// Checks that the login page renders: `GET /web/login` answers 200 with a login form.
 ///
