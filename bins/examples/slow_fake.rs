@@ -1,12 +1,13 @@
 //! The fake Odoo with latency added to every answer, for `scripts/bench-gates.sh`.
 //!
 //! ```text
-//! cargo run --release -p odoo-deploy --example slow_fake -- --latency 300ms
+//! cargo run --release -p odoo-deploy --example slow_fake -- --latency 300ms [--hash-passwords]
 //! listening on http://127.0.0.1:41234
 //! ```
 //!
 //! Database `demo`, user `admin` with the password in `$SLOW_FAKE_PASSWORD` (default
-//! `admin`), module `sale` installed, release `bench`. Runs until interrupted.
+//! `admin`), module `sale` installed, release `bench`. Runs until interrupted. With
+//! `--hash-passwords` it checks passwords as Odoo does (pbkdf2-sha512, 600,000 rounds).
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
@@ -16,8 +17,13 @@ use odoo_fixtures::{FakeOdoo, Fault, ModuleState};
 
 fn main() -> ExitCode {
     let mut latency = Duration::ZERO;
-    let mut args = std::env::args().skip(1);
+    let mut hash_passwords = false;
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(arg) = args.next() {
+        if arg == "--hash-passwords" {
+            hash_passwords = true;
+            continue;
+        }
         match (arg.as_str(), args.next()) {
             ("--latency", Some(value)) => match humantime::parse_duration(&value) {
                 Ok(value) => latency = value,
@@ -27,7 +33,7 @@ fn main() -> ExitCode {
                 }
             },
             _ => {
-                eprintln_error("usage: slow_fake [--latency DURATION]");
+                eprintln_error("usage: slow_fake [--latency DURATION] [--hash-passwords]");
                 return ExitCode::from(2);
             }
         }
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
             .module("sale", ModuleState::Installed)
             .release("bench")
             .record_requests(false)
+            .hash_passwords(hash_passwords)
             .start()
             .await
         {
