@@ -10,12 +10,29 @@
 #   4. the fidelity check: Python Odoo clients written by others (OdooRPC,
 #      odoo-client-lib), used unchanged, against the odoo-fake binary.
 # Exit status: 0 when everything passed, non-zero otherwise.
+#
+# `scripts/test.sh --quick` is the developers' loop: fmt, clippy, the unit and doc tests
+# of every crate and the tests of odoo-rpc and odoo-fixtures (which need only the
+# in-process fake); nothing is installed or started, no Docker, proxy or PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
 command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup (https://rustup.rs)"
+
+if [ "${1:-}" = "--quick" ]; then
+    step "cargo fmt --check"
+    cargo fmt --all -- --check
+    step "cargo clippy --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+    step "unit and doc tests; odoo-rpc and odoo-fixtures against the in-process fake"
+    cargo test --workspace --locked --lib --bins
+    cargo test --workspace --locked --doc
+    cargo test --locked -p odoo-rpc -p odoo-fixtures --tests
+    printf '\nquick checks passed (the whole suite: scripts/test.sh)\n' >&2
+    exit 0
+fi
 
 step "components"
 # C toolchain pieces for git2's libgit2/libssh2 (Debian's packages).

@@ -185,19 +185,7 @@ async fn deploy_status_canary_and_rollback_through_the_cli() {
     assert_eq!(status["live_release"], "r2");
 
     // Every outcome went to deploy-rollback's history, which `odoo-rollback` reads.
-    let history = deploy_rollback::History::open(&history_dir).unwrap();
-    let records: Vec<(String, String, String)> = history
-        .read_stack(stack.stack())
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.release.clone(),
-                r.status.as_str().to_owned(),
-                r.operator.clone(),
-            )
-        })
-        .collect();
+    let records = history_records(&history_dir, stack.stack());
     let expected = [
         ("r1", "started"),
         ("r1", "succeeded"),
@@ -209,6 +197,7 @@ async fn deploy_status_canary_and_rollback_through_the_cli() {
     ]
     .map(|(r, s)| (r.to_owned(), s.to_owned(), "ci".to_owned()));
     assert_eq!(records, expected);
+    let history = deploy_rollback::History::open(&history_dir).unwrap();
     let good = history
         .last_good(stack.stack(), deploy_core::Environment::Staging)
         .unwrap()

@@ -246,6 +246,16 @@ async fn both_proxies_forward_a_host_less_client_request_with_a_host() {
     }
 }
 
+/// A pre-switch plan no release of the fake passes.
+const REFUSING_PRE_SWITCH: &str = r#"
+[gates.pre_switch.run]
+mode = "once"
+[[gates.pre_switch.gates]]
+name = "version"
+kind = "version"
+expected_version = "99.0"
+"#;
+
 /// A stack kept warm: `r1` idle and running, `r2` live.
 async fn warm_stack() -> (TestStack, std::sync::Arc<Recorder>, StackOptions) {
     let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
@@ -357,15 +367,7 @@ async fn a_reused_container_survives_its_refusal() {
     let warm_id = container_id(&stack, Slot::Green).unwrap();
     // Deploying r1 again reuses its running container; its pre-switch gates refuse it.
     let refusing = StackOptions {
-        gates: r#"
-[gates.pre_switch.run]
-mode = "once"
-[[gates.pre_switch.gates]]
-name = "version"
-kind = "version"
-expected_version = "99.0"
-"#
-        .to_owned(),
+        gates: REFUSING_PRE_SWITCH.to_owned(),
         ..options
     };
     let orchestrator = stack.orchestrator(&refusing, recorder).await;
@@ -403,15 +405,7 @@ async fn rollback_never_switches_to_a_release_that_did_not_pass_here() {
     // A deploy of r3 whose pre-switch gates refuse it, kept stopped for inspection.
     let refusing = StackOptions {
         deploy: Some("rollback_window = \"keep\"\nkeep_failed = true".to_owned()),
-        gates: r#"
-[gates.pre_switch.run]
-mode = "once"
-[[gates.pre_switch.gates]]
-name = "version"
-kind = "version"
-expected_version = "99.0"
-"#
-        .to_owned(),
+        gates: REFUSING_PRE_SWITCH.to_owned(),
         ..options.clone()
     };
     let orchestrator = stack.orchestrator(&refusing, recorder.clone()).await;
