@@ -76,7 +76,7 @@ pub use report::{
     Counts, FailureReason, GateFailure, GateReport, GateResult, GateStatus, Report, RunResult,
     REPORT_SCHEMA_VERSION,
 };
-pub use runner::{GateEntry, Mode, RunSettings, Runner};
+pub use runner::{GateEntry, Mode, RunSettings, Runner, CLEANUP_WAIT};
 pub use settings::{
     AuthenticationSettings, DatabaseListedSettings, FilestoreSettings, GateKind, GateSettings,
     HealthSettings, LoginPageSettings, ModulesSettings, PostgresSettings, ResponseTimeSettings,

@@ -76,6 +76,10 @@ use crate::report::{
 };
 use crate::{graph, BuildContext, Error, GateFactory, GateSpec, Plan, Result, Scope};
 
+/// How long [`Runner::run`] waits, after the gates, for the removal of records that
+/// cancelled or failed checks left (a removal retries for about half a minute).
+pub const CLEANUP_WAIT: Duration = Duration::from_secs(40);
+
 /// Whether a run evaluates the gates once or until they pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -621,6 +625,7 @@ impl Runner {
 
         let elapsed = start.elapsed();
         let report = self.report(result, round, elapsed, stable, states);
+        self.wait_for_cleanups(&events).await;
         events.emit(
             &Event::finished("gates", result.as_str())
                 .with_field("result", result.as_str())
@@ -628,6 +633,28 @@ impl Runner {
                 .with_field("elapsed_ms", millis(elapsed)),
         );
         report
+    }
+
+    /// Waits (at most [`CLEANUP_WAIT`]) for the removal of records that cancelled or
+    /// failed checks left (`smoke-crud`, `filestore`), so that no caller, however soon
+    /// it exits, leaves a test record behind. The wait is not counted in the report's
+    /// `elapsed_ms`.
+    async fn wait_for_cleanups(&self, events: &Arc<dyn EventSink>) {
+        if crate::builtin::pending_cleanups() == 0 {
+            return;
+        }
+        events.emit(&Event::progress(
+            "gates",
+            "waiting for the removal of records left by cancelled checks",
+        ));
+        let left = crate::builtin::wait_for_cleanups(CLEANUP_WAIT).await;
+        if left > 0 {
+            tracing::warn!(left, "record removals still running after the gates");
+            events.emit(&Event::warning(
+                "gates",
+                format!("{left} removal(s) of records left by checks still running; the log names the records"),
+            ));
+        }
     }
 
     /// Runs one round; returns whether the run's deadline was reached during it.

@@ -801,7 +801,8 @@ async fn smoke_crud_removes_its_record_when_the_runner_cancels_it() {
     assert!(last.message.contains("timed out"), "{}", last.message);
     assert!(methods(&fake).contains(&"create".to_owned()));
 
-    assert_eq!(wait_for_cleanups(Duration::from_secs(20)).await, 0);
+    // The runner itself waited for the removal: a caller that exits right after
+    // `run` (odoo-bluegreen, odoo-rollback previous) leaves no record behind.
     assert!(smoke_left(&fake).is_empty(), "{:?}", smoke_left(&fake));
     assert!(
         methods(&fake).contains(&"unlink".to_owned()),

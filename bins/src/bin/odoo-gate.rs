@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use deploy_core::{SecretRef, Target};
-use deploy_gates::builtin::wait_for_cleanups;
 use deploy_gates::standard::StandardPlan;
 use deploy_gates::{Plan, Registry, Report, RunSettings, Runner};
 use odoo_deploy::cli;
@@ -328,16 +327,8 @@ async fn execute(plan: &Plan, not_run: &[NotRun], output: &OutputArgs) -> Result
             progress.finish();
             Usage::from_error(&err)
         })?;
+    // The runner waits for the removal of records its checks left before it returns.
     let report = runner.run(progress.clone()).await;
-    if deploy_gates::builtin::pending_cleanups() > 0 {
-        progress.line("odoo-gate: waiting for the removal of records left by cancelled checks");
-        let left = wait_for_cleanups(Duration::from_secs(40)).await;
-        if left > 0 {
-            progress.line(&format!(
-                "odoo-gate: warning: {left} removal(s) still running; see the log for the records"
-            ));
-        }
-    }
     progress.finish();
     if !output.json {
         for entry in not_run {
