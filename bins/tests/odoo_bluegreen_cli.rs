@@ -517,20 +517,24 @@ async fn kill_9_at_each_step_then_status_tells_the_truth_and_deploy_repairs() {
     }
 }
 
-fn history_records(history_dir: &Path, stack: &str) -> Vec<(String, String, String)> {
-    deploy_rollback::History::open(history_dir)
-        .unwrap()
+/// `(release, status, extra(record))` of every history record of the stack.
+fn history_rows<T>(
+    history: &deploy_rollback::History,
+    stack: &str,
+    extra: impl Fn(&deploy_rollback::DeploymentRecord) -> T,
+) -> Vec<(String, String, T)> {
+    history
         .read_stack(stack)
         .unwrap()
         .iter()
-        .map(|r| {
-            (
-                r.release.clone(),
-                r.status.as_str().to_owned(),
-                r.operator.clone(),
-            )
-        })
+        .map(|r| (r.release.clone(), r.status.as_str().to_owned(), extra(r)))
         .collect()
+}
+
+/// `(release, status, operator)` of every history record of the stack.
+fn history_records(history_dir: &Path, stack: &str) -> Vec<(String, String, String)> {
+    let history = deploy_rollback::History::open(history_dir).unwrap();
+    history_rows(&history, stack, |r| r.operator.clone())
 }
 
 fn notes(status: &Value) -> Vec<String> {
@@ -815,18 +819,7 @@ fn backup_records(
     history: &deploy_rollback::History,
     stack: &str,
 ) -> Vec<(String, String, Option<String>)> {
-    history
-        .read_stack(stack)
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.release.clone(),
-                r.status.as_str().to_owned(),
-                r.backup_id.clone(),
-            )
-        })
-        .collect()
+    history_rows(history, stack, |r| r.backup_id.clone())
 }
 
 /// Runs `odoo-rollback prune --keep-last 0 --dry-run --json` on `store`; returns the

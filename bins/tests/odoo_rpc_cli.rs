@@ -255,25 +255,26 @@ async fn password_file_is_read_and_never_printed() {
     assert_no_secret(&out);
 }
 
-#[tokio::test]
-async fn api_key_selects_json2_on_odoo_19() {
-    let fake = fake(OdooVersion::V19).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_odoo-rpc"))
-        .args([
-            "--api-key-env",
-            "MY_KEY",
-            "call",
-            "res.partner",
-            "search_count",
-        ])
-        .args(["[]", "--kwargs", r#"{"domain": []}"#])
+/// `res.partner.search_count` with the fake's API key (in `MY_KEY`), after `flags`.
+async fn count_with_api_key(fake: &FakeOdoo, flags: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_odoo-rpc"))
+        .args(flags)
+        .args(["--api-key-env", "MY_KEY"])
+        .args(["call", "res.partner", "search_count", "[]"])
+        .args(["--kwargs", r#"{"domain": []}"#])
         .env("ODOO_URL", fake.uri())
         .env("ODOO_DB", "demo")
         .env("ODOO_USER", "admin")
         .env("MY_KEY", "api-key-0123456789")
         .output()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn api_key_selects_json2_on_odoo_19() {
+    let fake = fake(OdooVersion::V19).await;
+    let out = count_with_api_key(&fake, &[]).await;
     let count = stdout_json(&out);
     assert!(count.as_u64().is_some(), "{count}");
     let json2 = fake
@@ -290,17 +291,7 @@ async fn api_key_selects_json2_on_odoo_19() {
 async fn forced_json2_before_odoo_19_is_a_configuration_error() {
     for version in [OdooVersion::V16, OdooVersion::V17, OdooVersion::V18] {
         let fake = fake(version).await;
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_odoo-rpc"))
-            .args(["--protocol", "json2", "--api-key-env", "MY_KEY"])
-            .args(["call", "res.partner", "search_count", "[]"])
-            .args(["--kwargs", r#"{"domain": []}"#])
-            .env("ODOO_URL", fake.uri())
-            .env("ODOO_DB", "demo")
-            .env("ODOO_USER", "admin")
-            .env("MY_KEY", "api-key-0123456789")
-            .output()
-            .await
-            .unwrap();
+        let out = count_with_api_key(&fake, &["--protocol", "json2"]).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{version}: {stderr}");
         assert!(

@@ -604,19 +604,8 @@ async fn split_traffic_left_by_an_interrupted_canary_goes_back_to_the_older_slot
 async fn the_deployer_trait_puts_a_previous_release_back() {
     use deploy_core::{Deployer, Environment, ReleaseRef};
 
-    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
-    let recorder = Recorder::new();
-    let options = StackOptions {
-        deploy: Some("rollback_window = \"keep\"\ndrain_timeout = \"1s\"".to_owned()),
-        ..StackOptions::default()
-    };
+    let (stack, recorder, options) = util::warm_stack(["d1", "d2"]).await;
     let orchestrator = stack.orchestrator(&options, recorder.clone()).await;
-    for release in ["d1", "d2"] {
-        orchestrator
-            .deploy(&DeployRequest::new(&image(), release))
-            .await
-            .unwrap();
-    }
     let records = recorder.statuses().len();
     let release = |name: &str| ReleaseRef {
         stack: stack.stack().to_owned(),

@@ -25,7 +25,7 @@ use deploy_bluegreen::switch::{Backend, TrafficSwitch};
 use deploy_bluegreen::Slot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use util::{
-    fake_image, load_while, HaproxyProc, NginxKind, NginxProc, ProxyChoice, Recorder,
+    fake_image, load_while, warm_stack, HaproxyProc, NginxKind, NginxProc, ProxyChoice, Recorder,
     ReleaseServer, StackOptions, TestStack,
 };
 
@@ -256,25 +256,6 @@ kind = "version"
 expected_version = "99.0"
 "#;
 
-/// A stack kept warm: `r1` idle and running, `r2` live.
-async fn warm_stack() -> (TestStack, std::sync::Arc<Recorder>, StackOptions) {
-    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
-    let recorder = Recorder::new();
-    let options = StackOptions {
-        deploy: Some("rollback_window = \"keep\"\ndrain_timeout = \"1s\"".to_owned()),
-        ..StackOptions::default()
-    };
-    let orchestrator = stack.orchestrator(&options, recorder.clone()).await;
-    for release in ["r1", "r2"] {
-        let report = orchestrator
-            .deploy(&DeployRequest::new(&fake_image(), release))
-            .await
-            .unwrap();
-        assert_eq!(report.result, OperationResult::Succeeded, "{report:#?}");
-    }
-    (stack, recorder, options)
-}
-
 fn container_id(stack: &TestStack, slot: Slot) -> Option<String> {
     let out = std::process::Command::new("docker")
         .args(["inspect", "-f", "{{.Id}}"])
@@ -288,7 +269,7 @@ fn container_id(stack: &TestStack, slot: Slot) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_says_before_it_replaces_the_rollback_target_or_refuses_to() {
-    let (stack, recorder, options) = warm_stack().await;
+    let (stack, recorder, options) = warm_stack(["r1", "r2"]).await;
     // r1 is warm on green, r2 serves from blue.
     let warm_id = container_id(&stack, Slot::Green).unwrap();
 
@@ -363,7 +344,7 @@ async fn a_deploy_says_before_it_replaces_the_rollback_target_or_refuses_to() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_container_survives_its_refusal() {
-    let (stack, recorder, options) = warm_stack().await;
+    let (stack, recorder, options) = warm_stack(["r1", "r2"]).await;
     let warm_id = container_id(&stack, Slot::Green).unwrap();
     // Deploying r1 again reuses its running container; its pre-switch gates refuse it.
     let refusing = StackOptions {
@@ -401,7 +382,7 @@ async fn a_reused_container_survives_its_refusal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_never_switches_to_a_release_that_did_not_pass_here() {
-    let (stack, recorder, options) = warm_stack().await;
+    let (stack, recorder, options) = warm_stack(["r1", "r2"]).await;
     // A deploy of r3 whose pre-switch gates refuse it, kept stopped for inspection.
     let refusing = StackOptions {
         deploy: Some("rollback_window = \"keep\"\nkeep_failed = true".to_owned()),

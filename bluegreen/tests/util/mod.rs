@@ -811,6 +811,34 @@ password = {{ plain = "admin", allow_plaintext = true }}
     }
 }
 
+/// A stack behind HAProxy with the rollback window kept open, `releases` deployed one
+/// after the other: the first runs idle and warm (green), the second is live (blue).
+pub async fn warm_stack(releases: [&str; 2]) -> (TestStack, Arc<Recorder>, StackOptions) {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let recorder = Recorder::new();
+    let options = StackOptions {
+        deploy: Some("rollback_window = \"keep\"\ndrain_timeout = \"1s\"".to_owned()),
+        ..StackOptions::default()
+    };
+    let orchestrator = stack.orchestrator(&options, recorder.clone()).await;
+    for release in releases {
+        let report = orchestrator
+            .deploy(&deploy_bluegreen::orchestrator::DeployRequest::new(
+                &fake_image(),
+                release,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            report.result,
+            deploy_bluegreen::orchestrator::OperationResult::Succeeded,
+            "{report:#?}\n{}",
+            stack.diagnostics()
+        );
+    }
+    (stack, recorder, options)
+}
+
 /// A deployment history in memory.
 #[derive(Debug, Default)]
 pub struct Recorder {
