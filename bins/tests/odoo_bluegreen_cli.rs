@@ -906,7 +906,22 @@ async fn deploy_takes_a_pre_deploy_backup_the_history_protects_and_a_failed_one_
         Vec::new(),
         "no partial backup is left"
     );
-    assert_eq!(backup_records(&history, stack.stack()), Vec::new());
+    // The backup is a stage of the deploy: the history has the attempt, failed, with
+    // the stage's error as its reason.
+    let records = history.read_stack(stack.stack()).unwrap();
+    let statuses: Vec<&str> = records.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(statuses, ["started", "failed"]);
+    let failed = &records[1];
+    assert!(
+        failed
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("stage backup failed") && r.contains("does not exist")),
+        "{failed:?}"
+    );
+    assert_eq!(failed.stages.len(), 1, "{failed:?}");
+    assert_eq!(failed.stages[0].result.as_str(), "failed");
+    assert!(!format!("{records:?}").contains(PG_SECRET));
 
     // --no-backup deploys without one.
     let skipped = cli_env(
@@ -960,12 +975,16 @@ async fn deploy_takes_a_pre_deploy_backup_the_history_protects_and_a_failed_one_
     let with_id =
         |release: &str, status: &str| (release.to_owned(), status.to_owned(), Some(id.clone()));
     let without = |release: &str, status: &str| (release.to_owned(), status.to_owned(), None);
+    // The started record is written when the lock is taken, before the backup stage
+    // runs; the outcome carries the backup's id.
     assert_eq!(
         backup_records(&history, stack.stack()),
         [
             without("b0", "started"),
+            without("b0", "failed"),
+            without("b0", "started"),
             without("b0", "succeeded"),
-            with_id("b1", "started"),
+            without("b1", "started"),
             with_id("b1", "succeeded"),
         ]
     );
@@ -1025,4 +1044,496 @@ async fn deploy_takes_a_pre_deploy_backup_the_history_protects_and_a_failed_one_
     assert_ne!(canary_id, id);
     assert_eq!(store.get(&canary_id).unwrap().release, "b1");
     assert_eq!(history.protected_backups().unwrap(), [canary_id]);
+}
+
+// ---------------------------------------------------------------------------------
+// The deploy as a pipeline of stages under the stack's lock: `[[hooks]]` that refuse
+// or fail, `--dry-run`, the pre-deploy backup of two deploys started together, and the
+// gates' test records.
+
+/// A `[[hooks]]` entry running `script` with `/bin/sh -c`.
+fn hook(name: &str, at: &str, script: &str) -> String {
+    format!(
+        "\n[[hooks]]\nname = {name:?}\nat = {at:?}\ncommand = [\"/bin/sh\", \"-c\", {script:?}]\ntimeout = \"30s\"\n"
+    )
+}
+
+/// The stack's containers as `name id state`, sorted: what a refused deploy must leave
+/// as it was.
+fn container_ids(stack: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}} {{.ID}} {{.State}}",
+            "--filter",
+        ])
+        .arg(format!("label=com.deployment.stack={stack}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Which slot serves and each slot's share, as `status --json` reads them from the
+/// proxy.
+async fn traffic(config: &Path) -> Value {
+    let out = cli(config, &["status", "--json"]).await;
+    let status = json(&out);
+    let shares: Vec<Value> = status["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::json!([s["slot"], s["share"]]))
+        .collect();
+    serde_json::json!({ "serving": status["serving"], "shares": shares })
+}
+
+fn last_record(
+    history: &deploy_rollback::History,
+    stack: &str,
+) -> deploy_rollback::DeploymentRecord {
+    history.read_stack(stack).unwrap().pop().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_that_refuses_or_fails_shows_in_the_report_the_history_and_the_exit_code() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let history_dir = stack.dir.path().join("history");
+    let history = deploy_rollback::History::open(&history_dir).unwrap();
+    let base = StackOptions {
+        history_dir: Some(history_dir.clone()),
+        ..StackOptions::default()
+    };
+    let config = stack.write_config(&base);
+    let image = fake_image();
+    let first = cli(&config, &["deploy", "--image", &image, "--release", "s1"]).await;
+    expect_code(&first, 0, &stack);
+    let containers = container_ids(stack.stack());
+    let serving = traffic(&config).await;
+    assert_eq!(serving["serving"], "green", "{serving}");
+
+    // A hook before the start that exits 1: refused (exit 1) with its reason, nothing
+    // started or switched. It sees the deploy in its environment.
+    let with_hooks = |hooks: String| {
+        stack.write_config(&StackOptions {
+            gates: hooks,
+            ..base.clone()
+        })
+    };
+    let config = with_hooks(hook(
+        "freeze",
+        "before_start",
+        "test \"$ODOO_DEPLOY_RELEASE $ODOO_DEPLOY_LIVE_RELEASE $ODOO_DEPLOY_STAGE\" = 's2 s1 before_start' || exit 9; \
+         echo 'change freeze until Monday' >&2; exit 1",
+    ));
+    let refused = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "s2", "--json"],
+    )
+    .await;
+    expect_code(&refused, 1, &stack);
+    let report = json(&refused);
+    assert_eq!(report["result"], "refused", "{report:#}");
+    assert_eq!(report["stage"], "before-start", "{report:#}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stage hook freeze refused the deploy: change freeze until Monday"),
+        "{report:#}"
+    );
+    assert_eq!(report["stages"][0]["name"], "hook freeze");
+    assert_eq!(report["stages"][0]["result"], "refused");
+    assert_eq!(container_ids(stack.stack()), containers, "nothing started");
+    assert_eq!(traffic(&config).await, serving, "nothing switched");
+    let record = last_record(&history, stack.stack());
+    assert_eq!(
+        (record.release.as_str(), record.status.as_str()),
+        ("s2", "failed")
+    );
+    assert!(
+        record
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("change freeze until Monday")),
+        "{record:?}"
+    );
+    assert_eq!(record.stages[0].result.as_str(), "refused");
+
+    // A hook that fails (exit 7): the deploy fails (exit 3), the error names the
+    // stage, nothing started or switched.
+    let config = with_hooks(hook(
+        "crash",
+        "before_start",
+        "echo 'cannot reach the change calendar' >&2; exit 7",
+    ));
+    let failed = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "s2", "--json"],
+    )
+    .await;
+    expect_code(&failed, 3, &stack);
+    let value = json(&failed);
+    assert_eq!(value["stage"], "hook crash", "{value:#}");
+    let error = value["error"].as_str().unwrap();
+    assert!(
+        error.contains("stage hook crash failed")
+            && error.contains("exited with code 7: cannot reach the change calendar"),
+        "{value:#}"
+    );
+    assert_eq!(container_ids(stack.stack()), containers, "nothing started");
+    assert_eq!(traffic(&config).await, serving, "nothing switched");
+    let record = last_record(&history, stack.stack());
+    assert_eq!(
+        (record.release.as_str(), record.status.as_str()),
+        ("s2", "failed")
+    );
+    assert!(
+        record
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("exited with code 7")),
+        "{record:?}"
+    );
+    assert_eq!(record.stages[0].result.as_str(), "failed");
+
+    // A hook before the switch that refuses: the new slot started and passed its gates,
+    // then is removed; traffic never moved.
+    let config = with_hooks(hook(
+        "smoke-script",
+        "before_switch",
+        "echo 'orders page broken' >&2; exit 1",
+    ));
+    let refused = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "s2", "--json"],
+    )
+    .await;
+    expect_code(&refused, 1, &stack);
+    let report = json(&refused);
+    assert_eq!(report["stage"], "before-switch", "{report:#}");
+    assert_eq!(report["stopped"], "blue", "{report:#}");
+    assert_eq!(
+        container_ids(stack.stack()),
+        containers,
+        "the new slot was removed"
+    );
+    assert_eq!(traffic(&config).await, serving, "nothing switched");
+
+    // A hook after the switch that refuses: traffic goes back (rolled back, exit 1).
+    let config = with_hooks(hook(
+        "watch",
+        "after_switch",
+        "echo 'error rate 7 %' >&2; exit 1",
+    ));
+    let rolled = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "s2", "--json"],
+    )
+    .await;
+    expect_code(&rolled, 1, &stack);
+    let report = json(&rolled);
+    assert_eq!(report["result"], "rolled-back", "{report:#}");
+    assert_eq!(report["stage"], "after-switch", "{report:#}");
+    assert_eq!(traffic(&config).await, serving, "traffic is back on s1");
+    let record = last_record(&history, stack.stack());
+    assert_eq!(
+        (record.release.as_str(), record.status.as_str()),
+        ("s2", "rolled_back")
+    );
+
+    // A finish hook sees the outcome; it runs after the record, whatever it is.
+    let log = stack.dir.path().join("notify.log");
+    let config = with_hooks(hook(
+        "notify",
+        "finish",
+        &format!(
+            "echo \"$ODOO_DEPLOY_STATUS $ODOO_DEPLOY_RELEASE\" >> {}",
+            log.display()
+        ),
+    ));
+    let deployed = cli(&config, &["deploy", "--image", &image, "--release", "s3"]).await;
+    expect_code(&deployed, 0, &stack);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "succeeded s3\n");
+    let text = String::from_utf8_lossy(&deployed.stdout);
+    assert!(
+        text.contains("stage     hook notify (finish) passed"),
+        "{text}"
+    );
+}
+
+/// Everything a deploy could change: the containers, the proxy's routing, the history
+/// file and the state directory (lock, journal).
+async fn snapshot(stack: &TestStack, config: &Path, history_dir: &Path) -> Value {
+    let mut files = Vec::new();
+    for dir in [stack.state_dir(), history_dir.to_path_buf()] {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                files.push(serde_json::json!([
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).unwrap_or_default()
+                ]));
+            }
+        }
+    }
+    files.sort_by_key(ToString::to_string);
+    serde_json::json!({
+        "containers": container_ids(stack.stack()),
+        "traffic": traffic(config).await,
+        "files": files,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_dry_run_lists_the_stages_and_changes_nothing() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let history_dir = stack.dir.path().join("history");
+    let base = StackOptions {
+        history_dir: Some(history_dir.clone()),
+        ..StackOptions::default()
+    };
+    let config = stack.write_config(&base);
+    let image = fake_image();
+    expect_code(
+        &cli(&config, &["deploy", "--image", &image, "--release", "d1"]).await,
+        0,
+        &stack,
+    );
+    let config = stack.write_config(&StackOptions {
+        gates: format!(
+            "{GATES}\n[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BGT_DRY_DB_URL\" }}\n{}",
+            hook("notify", "finish", "exit 0")
+        ),
+        ..base.clone()
+    });
+    let before = snapshot(&stack, &config, &history_dir).await;
+
+    let out = cli(
+        &config,
+        &["deploy", "--image", &image, "--release", "d2", "--dry-run"],
+    )
+    .await;
+    expect_code(&out, 0, &stack);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dry run, nothing was changed"), "{text}");
+    assert!(
+        text.contains("green serves; the release would start in blue"),
+        "{text}"
+    );
+    assert!(
+        text.contains("database_url = environment variable `BGT_DRY_DB_URL`"),
+        "the backup's settings, the secret as its reference: {text}"
+    );
+
+    let out = cli(
+        &config,
+        &[
+            "deploy",
+            "--image",
+            &image,
+            "--release",
+            "d2",
+            "--dry-run",
+            "--json",
+        ],
+    )
+    .await;
+    expect_code(&out, 0, &stack);
+    let plan = json(&out);
+    let names: Vec<&str> = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "backup",
+            "start the new slot",
+            "pre-switch gates",
+            "switch traffic",
+            "post-switch gates",
+            "drain the old slot and record the outcome",
+            "hook notify",
+        ],
+        "{plan:#}"
+    );
+    assert_eq!(plan["stages"][1]["settings"]["slot"], "blue", "{plan:#}");
+    assert_eq!(
+        plan["stages"][2]["settings"]["plan"], "2 gates: health, login",
+        "{plan:#}"
+    );
+    assert_eq!(plan["target"], "blue");
+
+    let after = snapshot(&stack, &config, &history_dir).await;
+    assert_eq!(before, after, "the dry run changed something");
+    assert!(
+        !stack.dir.path().join("backups").exists(),
+        "no backup store was made"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_deploys_started_together_take_one_backup_and_the_other_is_refused_by_the_lock() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let db = TestDb::new();
+    let history_dir = stack.dir.path().join("history");
+    let store_dir = stack.dir.path().join("backups");
+    let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("pg_bin = {d:?}\n"))
+        .unwrap_or_default();
+    let config = stack.write_config(&StackOptions {
+        history_dir: Some(history_dir.clone()),
+        gates: format!(
+            "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BGT_BACKUP_DB_URL\" }}\n{pg_bin}"
+        ),
+        ..StackOptions::default()
+    });
+    let image = fake_image();
+    let url = pg_url_for(&db.name, true);
+    let env = [("BGT_BACKUP_DB_URL", url.as_str())];
+    let first = ["deploy", "--image", &image, "--release", "r1", "--json"];
+    let second = ["deploy", "--image", &image, "--release", "r2", "--json"];
+    let (a, b) = tokio::join!(
+        cli_env(&config, &first, &env),
+        cli_env(&config, &second, &env)
+    );
+    let mut codes = [code(&a), code(&b)];
+    codes.sort_unstable();
+    assert_eq!(codes, [0, 3], "{}\n{}", describe(&a), describe(&b));
+    let (won, lost) = if code(&a) == 0 { (&a, &b) } else { (&b, &a) };
+    assert_no_secret(won);
+    assert_no_secret(lost);
+    let refusal = json(lost);
+    assert_eq!(refusal["holder"]["operator"], "ci", "{refusal:#}");
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("(deploy by ci, since"),
+        "{refusal:#}"
+    );
+    let store = deploy_rollback::BackupStore::open(&store_dir).unwrap();
+    let backups = store.scan().unwrap();
+    assert_eq!(backups.len(), 1, "exactly one backup: {backups:?}");
+    assert_eq!(
+        json(won)["backup_id"].as_str(),
+        Some(backups[0].id.as_str())
+    );
+    // The refused deploy wrote nothing: only the winner's records are there.
+    let history = deploy_rollback::History::open(&history_dir).unwrap();
+    let winner = json(won)["release"].as_str().unwrap().to_owned();
+    assert_eq!(
+        backup_records(&history, stack.stack()),
+        [
+            (winner.clone(), "started".to_owned(), None),
+            (winner, "succeeded".to_owned(), Some(backups[0].id.clone())),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_leaves_no_smoke_record_behind_also_when_the_gate_timed_out() {
+    use odoo_fixtures::{FakeOdoo, Fault};
+    let fake = FakeOdoo::builder().start().await.unwrap();
+    let smoke_left = || {
+        fake.records("demo", "res.partner")
+            .into_iter()
+            .filter(|r| {
+                r.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.starts_with("odoo-gate smoke"))
+            })
+            .count()
+    };
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let plan = |timeout: &str| {
+        format!(
+            r#"
+[gates.pre_switch.run]
+mode = "once"
+[[gates.pre_switch.targets]]
+name = "erp"
+url = "{}"
+database = "demo"
+login = "admin"
+password = {{ env = "BGT_ERP_PASSWORD" }}
+[[gates.pre_switch.gates]]
+name = "smoke"
+kind = "smoke-crud"
+target = "erp"
+timeout = "{timeout}"
+"#,
+            fake.uri()
+        )
+    };
+    let env = [("BGT_ERP_PASSWORD", "admin")];
+    let image = fake_image();
+    // The `create` calls the fake received (`/jsonrpc` execute_kw or a web call).
+    let creates = || {
+        fake.received_requests()
+            .iter()
+            .filter_map(|r| r.body_json())
+            .filter(|body| {
+                body.pointer("/params/args/4").and_then(Value::as_str) == Some("create")
+                    || body.pointer("/params/method").and_then(Value::as_str) == Some("create")
+            })
+            .count()
+    };
+
+    // A smoke gate that passes: its record is created and removed before the exit.
+    let config = stack.write_config(&StackOptions {
+        gates: plan("20s"),
+        ..StackOptions::default()
+    });
+    let out = cli_env(
+        &config,
+        &["deploy", "--image", &image, "--release", "k1"],
+        &env,
+    )
+    .await;
+    expect_code(&out, 0, &stack);
+    assert!(creates() > 0, "the gate created a record");
+    assert_eq!(smoke_left(), 0);
+
+    // Slow answers: the gate times out after its create; the deploy is refused, and the
+    // record is still gone when the binary has exited.
+    fake.set_fault(Fault::Latency(Duration::from_millis(150)));
+    let config = stack.write_config(&StackOptions {
+        gates: plan("650ms"),
+        ..StackOptions::default()
+    });
+    let created = creates();
+    let out = cli_env(
+        &config,
+        &["deploy", "--image", &image, "--release", "k2"],
+        &env,
+    )
+    .await;
+    expect_code(&out, 1, &stack);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("timed out"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        creates() > created,
+        "the timed-out gate had created its record"
+    );
+    assert_eq!(smoke_left(), 0, "the record was removed before the exit");
 }

@@ -55,7 +55,20 @@
 //! data_dir = "/var/lib/odoo"       # optional: also archive <data_dir>/filestore/<db>/
 //! pg_bin = "/usr/lib/postgresql/16/bin"   # optional: where pg_dump and pg_restore are
 //! required = true                  # default true: a failed backup refuses the deploy
+//!
+//! [[hooks]]                        # optional, repeatable: a command run during each deploy
+//! name = "freeze-window"           # unique; shown in progress, the report and the history
+//! at = "before_start"              # before_start | before_switch | after_switch | finish
+//! command = ["/usr/local/bin/check-freeze", "--stack", "shop"]
+//! timeout = "2m"                   # default 5m; killed and failed after it
 //! ```
+//!
+//! A hook runs under the stack's lock with `ODOO_DEPLOY_STACK`, `ODOO_DEPLOY_ENVIRONMENT`,
+//! `ODOO_DEPLOY_RELEASE`, `ODOO_DEPLOY_IMAGE`, `ODOO_DEPLOY_GIT_SHA`, `ODOO_DEPLOY_LIVE_RELEASE`,
+//! `ODOO_DEPLOY_OPERATOR`, `ODOO_DEPLOY_STAGE` (and at `finish`, `ODOO_DEPLOY_STATUS`) in
+//! its environment. Exit 0 lets the deploy go on; exit 1 refuses it, with the hook's last
+//! line on stderr as the reason; any other exit, a signal, a timeout or a command that
+//! cannot be run fails it. See [`crate::hook`].
 //!
 //! # Gate plans and their targets
 //!
@@ -128,8 +141,24 @@ pub struct StackConfig {
     pub post_switch: Option<Plan>,
     /// The backup taken before each deploy and canary (`[backup]`).
     pub backup: Option<BackupConfig>,
+    /// Commands run at points of each deploy (`[[hooks]]`), in file order.
+    pub hooks: Vec<HookConfig>,
     /// The file it was read from.
     pub path: Option<PathBuf>,
+}
+
+/// One `[[hooks]]` entry: a command run at a point of each deploy (see
+/// [`crate::hook::HookStage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookConfig {
+    /// Its name, unique in the stack file.
+    pub name: String,
+    /// Where it runs.
+    pub at: deploy_core::StagePoint,
+    /// The program and its arguments (no shell).
+    pub command: Vec<String>,
+    /// How long it may run.
+    pub timeout: Duration,
 }
 
 /// The pre-deploy backup (`[backup]`): what `odoo-bluegreen deploy` and `canary` back up
@@ -271,6 +300,16 @@ pub enum RollbackWindow {
     StopAfter(Duration),
     /// Never stop it (`stop-idle` does, or the next deploy replaces it).
     Keep,
+}
+
+impl std::fmt::Display for RollbackWindow {
+    /// `keep`, or the duration as the stack file writes it (`15m`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Keep => f.write_str("keep"),
+            Self::StopAfter(wait) => write!(f, "{}", humantime::format_duration(*wait)),
+        }
+    }
 }
 
 /// How deployments go.
@@ -453,6 +492,18 @@ struct RawStack {
     gates: RawGates,
     #[serde(default)]
     backup: Option<RawBackup>,
+    #[serde(default)]
+    hooks: Vec<RawHook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHook {
+    name: String,
+    at: String,
+    command: Vec<String>,
+    #[serde(default)]
+    timeout: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -643,6 +694,7 @@ fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
         pre_switch: None,
         post_switch: None,
         backup: raw.backup.map(|b| backup(b, base)).transpose()?,
+        hooks: hooks(raw.hooks)?,
         path: None,
     };
     for (field, secret) in [
@@ -908,6 +960,59 @@ fn deploy(raw: &RawDeploy) -> Result<DeploySettings> {
         )?,
         verify_consecutive,
     })
+}
+
+fn hooks(raw: Vec<RawHook>) -> Result<Vec<HookConfig>> {
+    let mut hooks: Vec<HookConfig> = Vec::new();
+    for (i, hook) in raw.into_iter().enumerate() {
+        let field = |name: &str| format!("hooks[{i}].{name}");
+        let name = hook.name.trim().to_owned();
+        if name.is_empty() || name.chars().any(|c| c.is_control() || c == '|') {
+            return Err(config_error(
+                &field("name"),
+                "give a name without control characters or '|'",
+            ));
+        }
+        if hooks.iter().any(|h| h.name == name) {
+            return Err(config_error(
+                &field("name"),
+                format!("another hook is named {name:?}"),
+            ));
+        }
+        let at = hook
+            .at
+            .parse()
+            .map_err(|e: deploy_core::Error| config_error(&field("at"), e.to_string()))?;
+        if hook
+            .command
+            .first()
+            .is_none_or(|program| program.trim().is_empty())
+        {
+            return Err(config_error(
+                &field("command"),
+                "give the program and its arguments, e.g. [\"/usr/local/bin/notify\", \"--stack\", \"shop\"]",
+            ));
+        }
+        let timeout = match hook.timeout.as_deref() {
+            None => Duration::from_secs(300),
+            Some(text) => humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    config_error(
+                        &field("timeout"),
+                        format!("{text:?} is not a duration above zero, e.g. \"2m\""),
+                    )
+                })?,
+        };
+        hooks.push(HookConfig {
+            name,
+            at,
+            command: hook.command,
+            timeout,
+        });
+    }
+    Ok(hooks)
 }
 
 fn backup(raw: RawBackup, base: &Path) -> Result<BackupConfig> {

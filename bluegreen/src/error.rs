@@ -312,6 +312,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// A [stage](deploy_core::DeployStage) of the deploy failed: nothing was started, or
+    /// traffic went back to the old slot. Its class is the stage error's.
+    #[error("stage {stage} failed")]
+    Stage {
+        /// The stage's name.
+        stage: String,
+        /// What went wrong (its message and causes).
+        #[source]
+        source: deploy_core::ClassifiedError,
+    },
+
     /// No slot runs the release asked for (a redeploy needs the container, or an image
     /// to start one).
     #[error("no slot of stack {stack} runs release {release}")]
@@ -379,6 +390,21 @@ impl std::fmt::Display for StartFailure {
                 Some(code) => write!(f, "docker refused to start it ({code}): {message}"),
                 None => write!(f, "docker refused to start it: {message}"),
             },
+        }
+    }
+}
+
+impl deploy_core::Classify for Error {
+    /// [`ErrorClass::Refused`](deploy_core::ErrorClass::Refused) for
+    /// [refusals](Error::is_refusal), `Config` for [configuration](Error::is_config)
+    /// errors, a failed stage's own class, else `Infrastructure`.
+    fn class(&self) -> deploy_core::ErrorClass {
+        use deploy_core::ErrorClass;
+        match self {
+            Self::Stage { source, .. } => source.class(),
+            e if e.is_refusal() => ErrorClass::Refused,
+            e if e.is_config() => ErrorClass::Config,
+            _ => ErrorClass::Infrastructure,
         }
     }
 }

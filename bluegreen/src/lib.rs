@@ -72,6 +72,7 @@ pub mod config;
 pub mod docker;
 pub mod error;
 mod fsutil;
+pub mod hook;
 pub mod journal;
 pub mod lock;
 pub mod orchestrator;

@@ -3,10 +3,8 @@
 //! here; `docker.rs` translates.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -32,80 +30,8 @@ pub const ODOO_HTTP_PORT: u16 = 8069;
 /// Odoo's real-time (websocket, longpolling) port inside the container.
 pub const ODOO_REALTIME_PORT: u16 = 8072;
 
-/// One of the two slots of a stack. Written `blue` / `green` everywhere (labels, TOML,
-/// JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Slot {
-    /// The blue slot.
-    Blue,
-    /// The green slot.
-    Green,
-}
-
-impl Slot {
-    /// Both slots, blue first.
-    pub const ALL: [Slot; 2] = [Slot::Blue, Slot::Green];
-
-    /// `"blue"` or `"green"`, as used in labels, container names and proxy configs.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Blue => "blue",
-            Self::Green => "green",
-        }
-    }
-
-    /// The other slot.
-    #[must_use]
-    pub fn other(self) -> Slot {
-        match self {
-            Self::Blue => Self::Green,
-            Self::Green => Self::Blue,
-        }
-    }
-}
-
-impl From<Slot> for deploy_core::Slot {
-    fn from(slot: Slot) -> Self {
-        match slot {
-            Slot::Blue => deploy_core::Slot::Blue,
-            Slot::Green => deploy_core::Slot::Green,
-        }
-    }
-}
-
-impl From<deploy_core::Slot> for Slot {
-    fn from(slot: deploy_core::Slot) -> Self {
-        match slot {
-            deploy_core::Slot::Blue => Slot::Blue,
-            deploy_core::Slot::Green => Slot::Green,
-        }
-    }
-}
-
-impl fmt::Display for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The text was neither `blue` nor `green`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a slot name: {0:?} (expected blue or green)")]
-pub struct ParseSlotError(pub String);
-
-impl FromStr for Slot {
-    type Err = ParseSlotError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "blue" => Ok(Self::Blue),
-            "green" => Ok(Self::Green),
-            other => Err(ParseSlotError(other.to_owned())),
-        }
-    }
-}
+/// One of the two slots of a stack: the toolkit's one slot type, from `deploy-core`.
+pub use deploy_core::Slot;
 
 /// The container name of a slot: `<stack>-<slot>`.
 #[must_use]

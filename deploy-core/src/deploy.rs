@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::environment::Environment;
 use crate::error::Error;
+use crate::stage::StageRecord;
 
 /// The error type the traits of this module return: the implementation's own error,
 /// boxed, so that callers can report its whole cause chain without knowing its crate.
@@ -167,8 +168,13 @@ pub struct DeploymentOutcome {
     pub status: DeployStatus,
     /// Who (or which pipeline) did it.
     pub operator: String,
-    /// How long the step took, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How long the step took, when known (`duration_ms` in JSON).
+    #[serde(
+        rename = "duration_ms",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "duration_ms"
+    )]
     pub duration: Option<Duration>,
     /// The gates' verdicts, e.g. a gate runner's JSON report or a short text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,6 +185,12 @@ pub struct DeploymentOutcome {
     /// The git commit deployed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_sha: Option<String>,
+    /// Why a deploy was refused, failed or rolled back, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The [stages](crate::DeployStage) the deploy ran, in order, with what they did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageRecord>,
 }
 
 impl DeploymentOutcome {
@@ -200,6 +212,8 @@ impl DeploymentOutcome {
             gate_summary: None,
             backup_id: None,
             git_sha: None,
+            reason: None,
+            stages: Vec::new(),
         }
     }
 
@@ -236,6 +250,41 @@ impl DeploymentOutcome {
     pub fn with_git_sha(mut self, sha: impl Into<String>) -> Self {
         self.git_sha = Some(sha.into());
         self
+    }
+
+    /// Sets why it was refused, failed or rolled back.
+    #[must_use]
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Sets the stages it ran.
+    #[must_use]
+    pub fn with_stages(mut self, stages: Vec<StageRecord>) -> Self {
+        self.stages = stages;
+        self
+    }
+}
+
+/// `Option<Duration>` as whole milliseconds.
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)]
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
     }
 }
 

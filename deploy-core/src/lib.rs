@@ -14,6 +14,8 @@
 //! | [`SecretRef`] | where a secret comes from: `{ env = .. }`, `{ file = .. }`, opted-in plaintext |
 //! | [`Event`], [`EventSink`] | how libraries report progress without printing |
 //! | [`Deployer`], [`DeploymentRecorder`] | how the orchestrator and the rollback crate work together |
+//! | [`DeployStage`], [`StagePoint`] | what a deploy runs besides start and switch (a backup, a hook), under the stack's lock |
+//! | [`ErrorClass`], [`Classify`] | who must act on an error, and the exit code it gives |
 //!
 //! All of them (de)serialize with lower-case names, so they can sit in TOML
 //! configuration as they are.
@@ -41,6 +43,7 @@ mod event;
 mod release;
 mod secret;
 mod slot;
+mod stage;
 mod target;
 
 pub use deploy::{
@@ -48,15 +51,21 @@ pub use deploy::{
     RedeployReport, ReleaseRef,
 };
 pub use environment::Environment;
-pub use error::{Error, Result};
+pub use error::{class_of, ClassifiedError, Classify, Error, ErrorClass, Result};
 pub use event::{
     Event, EventKind, EventSink, FieldValue, NullSink, RecordingSink, TracingSink, VecSink,
 };
 pub use release::Release;
 pub use secret::SecretRef;
 pub use slot::Slot;
+pub use stage::{
+    DeployStage, StageContext, StageOutcome, StagePoint, StageRecord, StageResult, StageVerdict,
+};
 pub use target::Target;
 
+/// Re-export of `async_trait`, with which [`DeployStage`], [`Deployer`] and
+/// [`DeploymentRecorder`] are implemented.
+pub use async_trait::async_trait;
 /// Re-export of the `secrecy` crate, whose [`SecretString`](secrecy::SecretString)
 /// resolved secrets are.
 pub use secrecy;

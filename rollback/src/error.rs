@@ -13,7 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The error of a foreign library (PostgreSQL client, libgit2, TOML parser), kept
 /// opaque so that those crates' types never appear in this crate's API.
-pub type ForeignError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub type ForeignError = deploy_core::BoxError;
 
 /// Everything that can go wrong in `deploy-rollback`.
 #[derive(Debug, thiserror::Error)]
@@ -325,6 +325,61 @@ fn exit_description(code: Option<i32>) -> String {
     match code {
         Some(code) => format!("exit code {code}"),
         None => "killed by a signal".to_owned(),
+    }
+}
+
+impl deploy_core::Classify for Error {
+    /// Refused (exit 1): a verdict about the state found (a dirty work tree, a diverged
+    /// branch, nothing to roll back to, a backup that fails its checks, a confirmation
+    /// that does not match). Configuration (exit 2): a bad name or input, a policy file,
+    /// a backup or commit that does not exist, a program not found, a repository that
+    /// is not one, a wrong database role or password. A failed redeploy has the class
+    /// its deployer gave it. Everything else is infrastructure (exit 3).
+    fn class(&self) -> deploy_core::ErrorClass {
+        use deploy_core::ErrorClass;
+        match self {
+            Error::ConfirmationMismatch { .. }
+            | Error::DirtyWorkTree { .. }
+            | Error::Diverged { .. }
+            | Error::UnpushedCommits { .. }
+            | Error::WrongBranch { .. }
+            | Error::NothingToRevert { .. }
+            | Error::RevertConflict { .. }
+            | Error::NoGoodRelease { .. }
+            | Error::AlreadyRolledBack { .. }
+            | Error::VerificationFailed { .. }
+            | Error::ChecksumMismatch { .. }
+            | Error::BackupInvalid { .. }
+            | Error::DatabaseExists { .. } => ErrorClass::Refused,
+            Error::InvalidName { .. }
+            | Error::InvalidInput { .. }
+            | Error::PlainLogParse { .. }
+            | Error::Policy { .. }
+            | Error::BackupNotFound { .. }
+            | Error::CommitNotFound { .. } => ErrorClass::Config,
+            Error::CommandSpawn { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                ErrorClass::Config
+            }
+            // Not a repository, or no committer identity configured.
+            Error::Git { op, .. }
+                if *op == "open repository" || op.starts_with("committer identity") =>
+            {
+                ErrorClass::Config
+            }
+            // SQLSTATE class 28: invalid authorization (wrong role or password).
+            Error::Postgres {
+                code: Some(code), ..
+            } if code.starts_with("28") => ErrorClass::Config,
+            Error::Deployer { source, .. } => {
+                deploy_core::class_of(&**source).unwrap_or(ErrorClass::Infrastructure)
+            }
+            _ => ErrorClass::Infrastructure,
+        }
     }
 }
 

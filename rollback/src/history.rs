@@ -36,42 +36,34 @@ use crate::names;
 /// Longest accepted stack name.
 const MAX_STACK_LEN: usize = 100;
 
-/// One line of the deployment history.
+/// One line of the deployment history: a [`DeploymentOutcome`] and when it was
+/// recorded.
 ///
-/// Serialized as one JSON object per line; the timestamp is UTC RFC 3339 with
-/// milliseconds, the duration is `duration_ms`. No field may hold a secret.
+/// Serialized as one flat JSON object per line: the timestamp (UTC RFC 3339 with
+/// milliseconds) beside the outcome's fields (its duration as `duration_ms`). No field
+/// may hold a secret. The outcome's fields read through the record (`record.release`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentRecord {
     /// When this happened (UTC).
     #[serde(with = "crate::serde_util::rfc3339")]
     pub timestamp: DateTime<Utc>,
-    /// The stack (one Odoo installation); also the history file's name.
-    pub stack: String,
-    /// The release or version label.
-    pub release: String,
-    /// The environment.
-    pub environment: Environment,
     /// What happened.
-    pub status: DeployStatus,
-    /// Who (or which pipeline) did it.
-    pub operator: String,
-    /// How long the step took, when known.
-    #[serde(
-        rename = "duration_ms",
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::serde_util::duration_ms"
-    )]
-    pub duration: Option<Duration>,
-    /// The gates' verdicts: free text or a JSON object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gate_summary: Option<serde_json::Value>,
-    /// The backup taken before this deployment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_id: Option<String>,
-    /// The git commit deployed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub git_sha: Option<String>,
+    #[serde(flatten)]
+    pub outcome: DeploymentOutcome,
+}
+
+impl std::ops::Deref for DeploymentRecord {
+    type Target = DeploymentOutcome;
+
+    fn deref(&self) -> &DeploymentOutcome {
+        &self.outcome
+    }
+}
+
+impl std::ops::DerefMut for DeploymentRecord {
+    fn deref_mut(&mut self) -> &mut DeploymentOutcome {
+        &mut self.outcome
+    }
 }
 
 impl DeploymentRecord {
@@ -84,57 +76,21 @@ impl DeploymentRecord {
         status: DeployStatus,
         operator: impl Into<String>,
     ) -> Self {
-        DeploymentRecord {
-            timestamp: Utc::now(),
-            stack: stack.into(),
-            release: release.into(),
-            environment,
-            status,
-            operator: operator.into(),
-            duration: None,
-            gate_summary: None,
-            backup_id: None,
-            git_sha: None,
-        }
+        Self::from_outcome(
+            DeploymentOutcome::new(stack, release, environment, status).with_operator(operator),
+            Utc::now(),
+        )
     }
 
     /// The record of a [`DeploymentOutcome`] reported through
     /// [`DeploymentRecorder`](deploy_core::DeploymentRecorder), stamped `timestamp`.
     /// An empty operator becomes `unknown`.
     #[must_use]
-    pub fn from_outcome(outcome: &DeploymentOutcome, timestamp: DateTime<Utc>) -> Self {
-        DeploymentRecord {
-            timestamp,
-            stack: outcome.stack.clone(),
-            release: outcome.release.clone(),
-            environment: outcome.environment,
-            status: outcome.status,
-            operator: if outcome.operator.trim().is_empty() {
-                "unknown".to_owned()
-            } else {
-                outcome.operator.clone()
-            },
-            duration: outcome.duration,
-            gate_summary: outcome.gate_summary.clone(),
-            backup_id: outcome.backup_id.clone(),
-            git_sha: outcome.git_sha.clone(),
+    pub fn from_outcome(mut outcome: DeploymentOutcome, timestamp: DateTime<Utc>) -> Self {
+        if outcome.operator.trim().is_empty() {
+            "unknown".clone_into(&mut outcome.operator);
         }
-    }
-
-    /// The outcome this record records (without its timestamp).
-    #[must_use]
-    pub fn to_outcome(&self) -> DeploymentOutcome {
-        DeploymentOutcome {
-            stack: self.stack.clone(),
-            release: self.release.clone(),
-            environment: self.environment,
-            status: self.status,
-            operator: self.operator.clone(),
-            duration: self.duration,
-            gate_summary: self.gate_summary.clone(),
-            backup_id: self.backup_id.clone(),
-            git_sha: self.git_sha.clone(),
-        }
+        DeploymentRecord { timestamp, outcome }
     }
 
     /// Sets the timestamp.
@@ -147,28 +103,28 @@ impl DeploymentRecord {
     /// Sets the duration.
     #[must_use]
     pub fn with_duration(mut self, duration: Duration) -> Self {
-        self.duration = Some(duration);
+        self.outcome.duration = Some(duration);
         self
     }
 
     /// Sets the gate summary.
     #[must_use]
     pub fn with_gate_summary(mut self, summary: serde_json::Value) -> Self {
-        self.gate_summary = Some(summary);
+        self.outcome.gate_summary = Some(summary);
         self
     }
 
     /// Sets the pre-deploy backup id.
     #[must_use]
     pub fn with_backup(mut self, backup_id: impl Into<String>) -> Self {
-        self.backup_id = Some(backup_id.into());
+        self.outcome.backup_id = Some(backup_id.into());
         self
     }
 
     /// Sets the git sha.
     #[must_use]
     pub fn with_git_sha(mut self, sha: impl Into<String>) -> Self {
-        self.git_sha = Some(sha.into());
+        self.outcome.git_sha = Some(sha.into());
         self
     }
 
@@ -736,7 +692,7 @@ impl History {
                         && r.timestamp == started_at
                         && r.release == d.release
                 })
-                .map(DeploymentRecord::to_outcome);
+                .map(|r| r.outcome.clone());
             if let Some(outcome) = started {
                 open.push((started_at, outcome));
             }
@@ -837,7 +793,7 @@ impl deploy_core::DeploymentRecorder for History {
         &self,
         outcome: &DeploymentOutcome,
     ) -> std::result::Result<(), deploy_core::BoxError> {
-        let record = DeploymentRecord::from_outcome(outcome, Utc::now());
+        let record = DeploymentRecord::from_outcome(outcome.clone(), Utc::now());
         let history = self.clone();
         tokio::task::spawn_blocking(move || history.append(&record))
             .await

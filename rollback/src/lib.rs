@@ -98,6 +98,7 @@ mod names;
 mod pg;
 pub mod restore;
 mod serde_util;
+mod stage;
 pub mod strategy;
 
 pub use backup::{
@@ -111,4 +112,5 @@ pub use git::{revert_blocking, GitCredentials, GitRevertRequest, RevertOutcome};
 pub use history::{DeployStatus, DeploymentRecord, History, HistoryFilter};
 pub use pg::{PgConnection, PgTools};
 pub use restore::{restore, Confirmation, RestoreOutcome, RestoreRequest};
+pub use stage::BackupStage;
 pub use strategy::{RollbackOutcome, RollbackPlan, RollbackPolicy, RollbackStrategy};

@@ -204,10 +204,10 @@ impl<D: Deployer> PreviousRelease<D> {
                         return Err(Error::AlreadyRolledBack {
                             stack: c.stack.clone(),
                             environment: c.environment.to_string(),
-                            release: latest.release,
+                            release: latest.outcome.release,
                         });
                     }
-                    latest.release
+                    latest.outcome.release
                 }
             };
             let good = history
@@ -245,7 +245,7 @@ impl<D: Deployer> RollbackStrategy for PreviousRelease<D> {
                 ),
                 "a warm slot is switched back; a stopped one is started and gated first".to_owned(),
             ],
-            target_release: Some(good.release),
+            target_release: Some(good.outcome.release),
             destructive: false,
         })
     }
@@ -467,7 +467,9 @@ pub async fn execute_recorded(
         let Some(bad) = bad else {
             return Ok(());
         };
-        let git_sha = latest.filter(|r| r.release == bad).and_then(|r| r.git_sha);
+        let git_sha = latest
+            .filter(|r| r.release == bad)
+            .and_then(|r| r.outcome.git_sha);
         let mut record = DeploymentRecord::new(
             &c.stack,
             bad,

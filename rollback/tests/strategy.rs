@@ -102,7 +102,10 @@ async fn previous_release_redeploys_the_last_good_one_and_records_the_rollback()
         ),
         ("r3", DeployStatus::RolledBack, "alice")
     );
-    assert_eq!(latest.gate_summary.unwrap()["strategy"], "previous_release");
+    assert_eq!(
+        latest.outcome.gate_summary.unwrap()["strategy"],
+        "previous_release"
+    );
     assert_eq!(
         history
             .last_good("shop", Environment::Production)

@@ -1,5 +1,7 @@
 //! Deploy and canary: a new release into the idle slot, then traffic to it.
 
+use deploy_core::StagePoint;
+
 use super::*;
 
 /// How many of a failed slot's last log lines are read for its report's excerpt.
@@ -40,13 +42,30 @@ impl Orchestrator {
         self.close_unfinished(&mut run).await;
         run.report.release = Some(request.release.clone());
         run.report.backup_id.clone_from(&request.backup_id);
-        self.record(&run, &request.release, DeployStatus::Started, request)
-            .await;
-        let retire = match self.deploy_locked(&mut run, request).await {
+        self.record(&run, DeployStatus::Started, request).await;
+        let result = self.deploy_locked(&mut run, request).await;
+        let status = match &result {
+            Ok(_) => match run.report.result {
+                OperationResult::Succeeded | OperationResult::Unchanged => DeployStatus::Succeeded,
+                OperationResult::Refused => DeployStatus::Failed,
+                OperationResult::RolledBack => DeployStatus::RolledBack,
+            },
+            Err(e) => {
+                self.record_error(&mut run, request, e).await;
+                DeployStatus::Failed
+            }
+        };
+        // The finish stages (a notification) run under the lock too, whatever the
+        // outcome; they cannot change it.
+        if let Err(e) = self
+            .run_stages(&mut run, StagePoint::Finish, request, Some(status))
+            .await
+        {
+            self.warn(&mut run, format!("a finish stage failed: {e}"));
+        }
+        let retire = match result {
             Ok(retire) => retire,
             Err(e) => {
-                self.record_error(&mut run, &request.release, request, &e)
-                    .await;
                 self.close_journal(&mut run, Some(&e)).await;
                 return Err(e);
             }
@@ -103,7 +122,9 @@ impl Orchestrator {
             self.warn(run, message);
         }
 
-        // Start the idle slot with the new release.
+        // Decide what becomes of the idle slot's container before any stage runs, so
+        // that a deploy that must be refused takes no backup first.
+        let mut replace = None;
         if let Some(existing) = observed.slots.get(target).cloned() {
             let reuse = existing.is_running()
                 && existing.release == request.release
@@ -113,33 +134,44 @@ impl Orchestrator {
             } else {
                 let passed = self.passed_here(run, &existing.release).await;
                 let fallback = Fallback::of(passed, &existing, live_info.as_ref());
-                if fallback == Fallback::Proven && live_running.is_some() {
-                    if request.keep_rollback_target {
-                        self.refuse(
-                            run,
-                            Stage::Start,
-                            format!(
-                                "slot {target} holds release {}, the rollback target, and the deploy was told to keep it; deploy without --keep-rollback-target to replace it",
-                                existing.release
-                            ),
-                        );
-                        self.record_result(run, &request.release, request).await;
-                        return Ok(None);
-                    }
-                    self.warn(
-                        run,
-                        format!(
-                            "replacing slot {target}'s release {} ({}), the rollback target: until {} passes its gates there is no other release to roll back to (--keep-rollback-target refuses instead)",
-                            existing.release,
-                            if existing.is_running() { "running, warm" } else { "stopped" },
-                            request.release
-                        ),
+                let is_target = fallback == Fallback::Proven && live_running.is_some();
+                if is_target && request.keep_rollback_target {
+                    let reason = format!(
+                        "slot {target} holds release {}, the rollback target, and the deploy was told to keep it; deploy without --keep-rollback-target to replace it",
+                        existing.release
                     );
-                    run.report.replaced = Some(slot_release(&existing));
+                    return self
+                        .refuse_deploy(run, request, Stage::Start, reason, None)
+                        .await;
                 }
-                self.docker.remove(&self.config.stack, target).await?;
-                info!(slot = %target, release = %existing.release, "previous container of the idle slot removed");
+                replace = Some((existing, is_target));
             }
+        }
+
+        if let Some(reason) = self
+            .run_stages(run, StagePoint::BeforeStart, request, None)
+            .await?
+        {
+            return self
+                .refuse_deploy(run, request, Stage::BeforeStart, reason, None)
+                .await;
+        }
+
+        if let Some((existing, is_target)) = replace {
+            if is_target {
+                self.warn(
+                    run,
+                    format!(
+                        "replacing slot {target}'s release {} ({}), the rollback target: until {} passes its gates there is no other release to roll back to (--keep-rollback-target refuses instead)",
+                        existing.release,
+                        if existing.is_running() { "running, warm" } else { "stopped" },
+                        request.release
+                    ),
+                );
+                run.report.replaced = Some(slot_release(&existing));
+            }
+            self.docker.remove(&self.config.stack, target).await?;
+            info!(slot = %target, release = %existing.release, "previous container of the idle slot removed");
         }
         let wanted = SlotRelease {
             slot: target,
@@ -166,14 +198,10 @@ impl Orchestrator {
                 if !matches!(reason, StartFailure::StartRefused { .. }) =>
             {
                 run.report.slot_logs = Some(log_excerpt(&logs));
-                self.refuse(
-                    run,
-                    Stage::Start,
-                    format!("slot {target} did not start: {reason}"),
-                );
-                self.cleanup(run, target).await;
-                self.record_result(run, &request.release, request).await;
-                return Ok(None);
+                let reason = format!("slot {target} did not start: {reason}");
+                return self
+                    .refuse_deploy(run, request, Stage::Start, reason, Some(target))
+                    .await;
             }
             Err(e) => {
                 self.cleanup(run, target).await;
@@ -199,10 +227,9 @@ impl Orchestrator {
             match self.run_plan(run, "pre_switch", plan, &urls, None).await {
                 Ok(None) => {}
                 Ok(Some(reason)) => {
-                    self.refuse(run, Stage::PreGates, reason);
-                    self.cleanup(run, target).await;
-                    self.record_result(run, &request.release, request).await;
-                    return Ok(None);
+                    return self
+                        .refuse_deploy(run, request, Stage::PreGates, reason, Some(target))
+                        .await;
                 }
                 Err(e) => {
                     self.cleanup(run, target).await;
@@ -215,6 +242,21 @@ impl Orchestrator {
                 "no pre-switch gates configured: the new slot was only checked for readiness"
                     .to_owned(),
             );
+        }
+        match self
+            .run_stages(run, StagePoint::BeforeSwitch, request, None)
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                return self
+                    .refuse_deploy(run, request, Stage::BeforeSwitch, reason, Some(target))
+                    .await;
+            }
+            Err(e) => {
+                self.cleanup(run, target).await;
+                return Err(e);
+            }
         }
 
         let steps = match &request.rollout {
@@ -244,14 +286,50 @@ impl Orchestrator {
                 };
                 run.report.stage = Some(stage);
                 run.report.reason = Some(reason);
-                self.record_result(run, &request.release, request).await;
+                self.record_result(run, request).await;
                 return Ok(None);
             }
+        }
+        let after = self
+            .run_stages(run, StagePoint::AfterSwitch, request, None)
+            .await;
+        let after_failed = match after {
+            Ok(None) => None,
+            Ok(Some(reason)) => Some((reason, None)),
+            Err(e) => Some((error_chain(&e), Some(e))),
+        };
+        if let Some((reason, error)) = after_failed {
+            // The release took the traffic and then a stage said no: traffic goes back
+            // to the old slot (when one runs), as after failed post-switch gates.
+            self.warn(run, reason.clone());
+            match &live_running {
+                Some(old) => {
+                    self.switch_back(run, old, new.slot, true).await?;
+                    run.report.result = OperationResult::RolledBack;
+                }
+                None => {
+                    self.warn(
+                        run,
+                        format!(
+                            "no previous slot runs: traffic stays on slot {} ({})",
+                            new.slot, new.release
+                        ),
+                    );
+                    run.report.result = OperationResult::Refused;
+                }
+            }
+            if let Some(e) = error {
+                return Err(e);
+            }
+            run.report.stage = Some(Stage::AfterSwitch);
+            run.report.reason = Some(reason);
+            self.record_result(run, request).await;
+            return Ok(None);
         }
         if let Some(old) = &live_running {
             self.drain(run, old.slot).await;
         }
-        self.record_result(run, &request.release, request).await;
+        self.record_result(run, request).await;
         self.step(run, Step::Recorded, "outcome recorded").await;
         Ok(live_running)
     }
@@ -280,7 +358,7 @@ impl Orchestrator {
                 if let Some(old) = idle {
                     self.drain(run, old.slot).await;
                 }
-                self.record_result(run, &request.release, request).await;
+                self.record_result(run, request).await;
                 self.step(run, Step::Recorded, "outcome recorded").await;
                 Ok(idle.cloned())
             }
@@ -303,7 +381,7 @@ impl Orchestrator {
                         );
                     }
                 }
-                self.record_result(run, &request.release, request).await;
+                self.record_result(run, request).await;
                 Ok(None)
             }
         }

@@ -39,8 +39,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use deploy_core::url::Url;
 use deploy_core::{
-    BoxError, DeployStatus, Deployer, DeploymentOutcome, DeploymentRecorder, Event, EventSink,
-    NoHistory, NullSink, RedeployReport, ReleaseRef,
+    BoxError, DeployStage, DeployStatus, Deployer, DeploymentOutcome, DeploymentRecorder, Event,
+    EventSink, NoHistory, NullSink, RedeployReport, Release, ReleaseRef,
 };
 use deploy_gates::{GateFactory, Plan, Registry, Report, Runner};
 use tracing::{info, warn};
@@ -61,12 +61,14 @@ mod gates;
 mod reconcile;
 mod report;
 mod rollback;
+mod stages;
 mod status;
 
 pub use report::{
     GateRun, Operation, OperationReport, OperationResult, ParseStepError, SlotRelease, Stage, Step,
     StepTiming, Timings,
 };
+pub use stages::{DeployPlan, PlannedStage};
 pub use status::{ContainerSummary, SlotRole, SlotStatus, StackHealth, StatusReport};
 
 /// Called at every [`Step`] of an operation, before the step's work.
@@ -158,6 +160,17 @@ impl DeployRequest {
     pub fn with_backup(mut self, backup_id: &str) -> Self {
         self.backup_id = Some(backup_id.to_owned());
         self
+    }
+
+    /// The release as the toolkit's one release type: the image, the label as its
+    /// version, the git sha.
+    #[must_use]
+    pub fn to_release(&self) -> Release {
+        let release = Release::new(self.image.as_str()).with_version(self.release.as_str());
+        match &self.git_sha {
+            Some(sha) => release.with_git_sha(sha.as_str()),
+            None => release,
+        }
     }
 
     /// Checks the request without touching anything (an empty image or release, canary
@@ -311,6 +324,7 @@ pub struct Orchestrator {
     recorder: Arc<dyn DeploymentRecorder>,
     events: Arc<dyn EventSink>,
     hook: Option<Arc<dyn StepHook>>,
+    stages: Vec<Arc<dyn DeployStage>>,
     operator: String,
     journal: Journal,
 }
@@ -328,10 +342,16 @@ impl std::fmt::Debug for Orchestrator {
 impl Orchestrator {
     /// An orchestrator for `config`'s stack on `docker`, switching traffic with
     /// `switch`. Gates are the built-in ones, nothing is recorded, events are dropped,
-    /// the operator is `deploy-bluegreen`: see the `with_*` methods.
+    /// the operator is `deploy-bluegreen`, and the stack file's `[[hooks]]` are the
+    /// only stages: see the `with_*` methods.
     #[must_use]
     pub fn new(config: StackConfig, docker: DockerSlots, switch: Arc<dyn TrafficSwitch>) -> Self {
         let journal = Journal::new(&config.state_dir, &config.stack);
+        let stages = config
+            .hooks
+            .iter()
+            .map(|hook| Arc::new(crate::hook::HookStage::new(hook.clone())) as Arc<dyn DeployStage>)
+            .collect();
         Self {
             config: Arc::new(config),
             docker,
@@ -340,6 +360,7 @@ impl Orchestrator {
             recorder: Arc::new(NoHistory),
             events: Arc::new(NullSink),
             hook: None,
+            stages,
             operator: "deploy-bluegreen".to_owned(),
             journal,
         }
@@ -632,43 +653,53 @@ impl Orchestrator {
         }
     }
 
-    /// Records the deploy's result (succeeded, failed, rolled back).
-    async fn record_result(&self, run: &Run, release: &str, request: &DeployRequest) {
+    /// Records the deploy's result (succeeded, failed, rolled back) from its report;
+    /// returns the status recorded.
+    async fn record_result(&self, run: &Run, request: &DeployRequest) -> DeployStatus {
         let status = match run.report.result {
             OperationResult::Succeeded | OperationResult::Unchanged => DeployStatus::Succeeded,
             OperationResult::Refused => DeployStatus::Failed,
             OperationResult::RolledBack => DeployStatus::RolledBack,
         };
-        self.record(run, release, status, request).await;
+        self.record(run, status, request).await;
+        status
     }
 
-    async fn record_error(
-        &self,
-        run: &mut Run,
-        release: &str,
-        request: &DeployRequest,
-        error: &Error,
-    ) {
-        self.warn(run, format!("failed: {error}"));
-        self.record(run, release, DeployStatus::Failed, request)
-            .await;
+    /// Records a deploy that failed with `error`.
+    async fn record_error(&self, run: &mut Run, request: &DeployRequest, error: &Error) {
+        let message = error_chain(error);
+        self.warn(run, format!("failed: {message}"));
+        run.report.reason = Some(message);
+        self.record(run, DeployStatus::Failed, request).await;
     }
 
-    async fn record(
-        &self,
-        run: &Run,
-        release: &str,
-        status: DeployStatus,
-        request: &DeployRequest,
-    ) {
+    async fn record(&self, run: &Run, status: DeployStatus, request: &DeployRequest) {
         self.record_outcome(
             run,
-            release,
+            &request.release,
             status,
             request.git_sha.as_deref(),
-            request.backup_id.as_deref(),
+            run.report.backup_id.as_deref(),
         )
         .await;
+    }
+
+    /// Refuses the deploy at `stage` for `reason`, stops `started` (the slot this
+    /// deploy started, if any) and records the refusal.
+    async fn refuse_deploy(
+        &self,
+        run: &mut Run,
+        request: &DeployRequest,
+        stage: Stage,
+        reason: String,
+        started: Option<Slot>,
+    ) -> Result<Option<ContainerInfo>> {
+        self.refuse(run, stage, reason);
+        if let Some(slot) = started {
+            self.cleanup(run, slot).await;
+        }
+        self.record_result(run, request).await;
+        Ok(None)
     }
 
     async fn record_outcome(
@@ -710,6 +741,17 @@ impl Orchestrator {
         }
         if let Some(id) = backup_id {
             outcome = outcome.with_backup(id);
+        }
+        if status != DeployStatus::Started {
+            if let Some(reason) = run
+                .report
+                .reason
+                .as_deref()
+                .filter(|_| status != DeployStatus::Succeeded)
+            {
+                outcome = outcome.with_reason(reason);
+            }
+            outcome = outcome.with_stages(run.report.stages.clone());
         }
         if let Err(e) = self.recorder.record(&outcome).await {
             warn!(stack = %self.config.stack, error = %e, "cannot record the deployment outcome");
@@ -814,6 +856,21 @@ fn looks_like_error(line: &str) -> bool {
     ]
     .iter()
     .any(|needle| line.contains(needle))
+}
+
+/// An error's message followed by its causes, each once.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn slot_release(info: &ContainerInfo) -> SlotRelease {

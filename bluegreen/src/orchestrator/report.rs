@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::slot::Slot;
+use deploy_core::{Slot, StageRecord};
 
 /// An operation that changes a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,6 +61,9 @@ pub enum Step {
     Observed,
     /// A state left by an interrupted operation was repaired.
     Repaired,
+    /// One of the deploy's [stages](deploy_core::DeployStage) runs (the pre-deploy
+    /// backup, a hook).
+    Stage,
     /// The new slot's container is being created and started.
     Starting,
     /// The new slot answers on its readiness path.
@@ -99,10 +102,11 @@ pub enum Step {
 
 impl Step {
     /// Every step, in the order a deploy reaches them.
-    pub const ALL: [Step; 20] = [
+    pub const ALL: [Step; 21] = [
         Step::Locked,
         Step::Observed,
         Step::Repaired,
+        Step::Stage,
         Step::Starting,
         Step::Started,
         Step::PreGates,
@@ -129,6 +133,7 @@ impl Step {
             Self::Locked => "locked",
             Self::Observed => "observed",
             Self::Repaired => "repaired",
+            Self::Stage => "stage",
             Self::Starting => "starting",
             Self::Started => "started",
             Self::PreGates => "pre-gates",
@@ -230,6 +235,12 @@ pub enum Stage {
     PostGates,
     /// A canary step's gates did not pass.
     Canary,
+    /// A stage before the new slot starts refused or failed (nothing was started).
+    BeforeStart,
+    /// A stage before the switch refused or failed (the new slot was stopped).
+    BeforeSwitch,
+    /// A stage after the switch refused or failed (traffic went back).
+    AfterSwitch,
 }
 
 /// One slot and the release it runs, as reported.
@@ -341,6 +352,10 @@ pub struct OperationReport {
     pub warnings: Vec<String>,
     /// The gate runs, in order.
     pub gates: Vec<GateRun>,
+    /// The deploy's [stages](deploy_core::DeployStage), in the order they ran, with
+    /// what they did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageRecord>,
     /// An excerpt of the failed slot's log: its last lines and the error lines before
     /// them (see [`log_excerpt`](super::log_excerpt)), taken when it did not start or
     /// failed its gates, before the container is stopped or removed.
@@ -370,6 +385,7 @@ impl OperationReport {
             repairs: Vec::new(),
             warnings: Vec::new(),
             gates: Vec::new(),
+            stages: Vec::new(),
             slot_logs: None,
             steps: Vec::new(),
             timings: Timings::default(),

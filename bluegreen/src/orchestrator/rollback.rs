@@ -407,15 +407,27 @@ impl Deployer for Orchestrator {
     /// Puts `release` back in service: when the slot not serving runs it, traffic is
     /// switched back to it (warm); when that slot is stopped, it is started and gated
     /// first. Nothing is recorded (the caller records the rollback).
+    ///
+    /// Its errors are boxed [`ClassifiedError`](deploy_core::ClassifiedError)s around
+    /// this crate's [`Error`], so that the caller finds their class with
+    /// [`deploy_core::class_of`].
     async fn redeploy(
         &self,
         release: &ReleaseRef,
     ) -> std::result::Result<RedeployReport, BoxError> {
+        self.redeploy_release(release)
+            .await
+            .map_err(|e| Box::new(deploy_core::ClassifiedError::classified(e)) as BoxError)
+    }
+}
+
+impl Orchestrator {
+    async fn redeploy_release(&self, release: &ReleaseRef) -> Result<RedeployReport> {
         if release.stack != self.config.stack {
-            return Err(Box::new(Error::ReleaseNotFound {
+            return Err(Error::ReleaseNotFound {
                 stack: release.stack.clone(),
                 release: release.release.clone(),
-            }));
+            });
         }
         let (lock, mut run) = self
             .start_locked(Operation::Redeploy, Some(&release.release))
@@ -425,13 +437,13 @@ impl Deployer for Orchestrator {
             .await;
         let report = self.finish_locked(lock, run, result).await?;
         if !report.result.is_success() {
-            return Err(Box::new(Error::Refused {
+            return Err(Error::Refused {
                 release: release.release.clone(),
                 reason: report
                     .reason
                     .clone()
                     .unwrap_or_else(|| "its gates did not pass".to_owned()),
-            }));
+            });
         }
         let warm =
             report.timings.container_start.is_zero() && report.result == OperationResult::Succeeded;

@@ -1,0 +1,294 @@
+//! The deploy as a pipeline: the orchestrator's own steps and the [`DeployStage`]s
+//! plugged in between them, all run while the stack's lock is held.
+
+use deploy_core::{
+    DeployStage, Release, StageContext, StageOutcome, StagePoint, StageRecord, StageResult,
+    StageVerdict,
+};
+use serde::Serialize;
+
+use super::*;
+
+/// One entry of a deploy's pipeline, as `deploy --dry-run` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedStage {
+    /// Where it runs: a [`StagePoint`], or the orchestrator's own step between them
+    /// (`start`, `pre_switch`, `switch`, `post_switch`, `record`).
+    pub at: String,
+    /// Its name.
+    pub name: String,
+    /// Whether the orchestrator runs it itself (a step) or it was plugged in (a stage).
+    pub builtin: bool,
+    /// Its settings (never a secret value), in order; an object in JSON.
+    #[serde(serialize_with = "as_map")]
+    pub settings: Vec<(String, String)>,
+}
+
+/// What a deploy would do, without doing it: the stages in order, and where it would
+/// go as read from Docker and the proxy now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployPlan {
+    /// The stack.
+    pub stack: String,
+    /// The release and image to deploy.
+    pub release: String,
+    /// The image.
+    pub image: String,
+    /// The slot serving now, if Docker and the proxy could be read.
+    pub serving: Option<Slot>,
+    /// The slot the release would start in.
+    pub target: Option<Slot>,
+    /// What could not be read (the plan is then given without slots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// The pipeline, in order.
+    pub stages: Vec<PlannedStage>,
+}
+
+impl Orchestrator {
+    /// Adds `stage` to every deploy, at its [point](DeployStage::point); stages at the
+    /// same point run in the order they were added.
+    #[must_use]
+    pub fn with_stage(mut self, stage: Arc<dyn DeployStage>) -> Self {
+        self.stages.push(stage);
+        self
+    }
+
+    /// The stages added with [`Orchestrator::with_stage`].
+    #[must_use]
+    pub fn stages(&self) -> &[Arc<dyn DeployStage>] {
+        &self.stages
+    }
+
+    /// What [`Orchestrator::deploy`] would run for `request`, in order, with each
+    /// step's and stage's settings. Changes nothing: it takes no lock and only reads
+    /// Docker and the proxy (to say which slot the release would start in).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad request.
+    pub async fn plan(&self, request: &DeployRequest) -> Result<DeployPlan> {
+        request.validate()?;
+        let (serving, unreadable) = match self.observe().await {
+            Ok(observed) => (
+                observed
+                    .traffic
+                    .serving()
+                    .or_else(|| observed.slots.running().first().copied()),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let target = match (&unreadable, serving) {
+            (None, Some(live)) => Some(live.other()),
+            (None, None) => Some(Slot::Blue),
+            (Some(_), _) => None,
+        };
+        let mut stages = Vec::new();
+        let builtin = |at: &str, name: &str, settings: Vec<(String, String)>| PlannedStage {
+            at: at.to_owned(),
+            name: name.to_owned(),
+            builtin: true,
+            settings,
+        };
+        let added = |point: StagePoint| {
+            self.stages
+                .iter()
+                .filter(move |s| s.point() == point)
+                .map(move |s| PlannedStage {
+                    at: point.as_str().to_owned(),
+                    name: s.name().to_owned(),
+                    builtin: false,
+                    settings: s.settings(),
+                })
+        };
+        let pair = |k: &str, v: String| (k.to_owned(), v);
+        stages.extend(added(StagePoint::BeforeStart));
+        stages.push(builtin(
+            "start",
+            "start the new slot",
+            vec![
+                pair(
+                    "slot",
+                    target.map_or_else(|| "?".to_owned(), |t| t.to_string()),
+                ),
+                pair("image", request.image.clone()),
+                pair("release", request.release.clone()),
+                pair(
+                    "ready_timeout",
+                    humantime::format_duration(self.config.slots.ready_timeout).to_string(),
+                ),
+            ],
+        ));
+        stages.push(builtin(
+            "pre_switch",
+            "pre-switch gates",
+            vec![pair("plan", describe_plan(self.config.pre_switch.as_ref()))],
+        ));
+        stages.extend(added(StagePoint::BeforeSwitch));
+        let rollout = match &request.rollout {
+            Rollout::BlueGreen => "all at once".to_owned(),
+            Rollout::Canary { steps } => format!(
+                "canary {}",
+                steps
+                    .iter()
+                    .map(|s| format!("{s} %"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        stages.push(builtin(
+            "switch",
+            "switch traffic",
+            vec![
+                pair("proxy", self.switch.kind().to_string()),
+                pair("rollout", rollout),
+                pair(
+                    "verify_release",
+                    self.config.deploy.verify_release.to_string(),
+                ),
+            ],
+        ));
+        stages.push(builtin(
+            "post_switch",
+            "post-switch gates",
+            vec![pair(
+                "plan",
+                describe_plan(self.config.post_switch.as_ref()),
+            )],
+        ));
+        stages.extend(added(StagePoint::AfterSwitch));
+        let window = request
+            .rollback_window
+            .unwrap_or(self.config.deploy.rollback_window);
+        stages.push(builtin(
+            "record",
+            "drain the old slot and record the outcome",
+            vec![
+                pair(
+                    "drain_timeout",
+                    humantime::format_duration(self.config.deploy.drain_timeout).to_string(),
+                ),
+                pair("rollback_window", window.to_string()),
+            ],
+        ));
+        stages.extend(added(StagePoint::Finish));
+        Ok(DeployPlan {
+            stack: self.config.stack.clone(),
+            release: request.release.clone(),
+            image: request.image.clone(),
+            serving,
+            target,
+            unreadable,
+            stages,
+        })
+    }
+
+    /// Runs the stages at `point` in order. Returns the first refusal's reason (the
+    /// later stages do not run), or an [`Error::Stage`] for the first that fails; at
+    /// [`StagePoint::Finish`] both are warnings and every stage runs.
+    pub(super) async fn run_stages(
+        &self,
+        run: &mut Run,
+        point: StagePoint,
+        request: &DeployRequest,
+        status: Option<DeployStatus>,
+    ) -> Result<Option<String>> {
+        let release = request.to_release();
+        let live = run
+            .report
+            .from
+            .as_ref()
+            .map(|from| Release::new(from.image.as_str()).with_version(from.release.as_str()));
+        for stage in self.stages.iter().filter(|s| s.point() == point) {
+            let name = stage.name().to_owned();
+            self.step(run, Step::Stage, format!("stage {name} ({point})"))
+                .await;
+            let ctx = StageContext {
+                stack: &self.config.stack,
+                environment: self.config.environment,
+                release: &release,
+                live: live.as_ref(),
+                operator: &self.operator,
+                status,
+                events: &*self.events,
+            };
+            let started = Instant::now();
+            let result = stage.run(&ctx).await;
+            let record =
+                |result: StageResult, summary: Option<String>, outcome: Option<&StageOutcome>| {
+                    StageRecord {
+                        name: name.clone(),
+                        point,
+                        result,
+                        summary,
+                        backup_id: outcome.and_then(|o| o.backup_id.clone()),
+                        duration_ms: millis(started.elapsed()),
+                        details: outcome.map_or(serde_json::Value::Null, |o| o.details.clone()),
+                    }
+                };
+            match result {
+                Ok(outcome) => {
+                    for warning in &outcome.warnings {
+                        self.warn(run, format!("stage {name}: {warning}"));
+                    }
+                    if let Some(id) = &outcome.backup_id {
+                        run.report.backup_id = Some(id.clone());
+                    }
+                    match &outcome.verdict {
+                        StageVerdict::Proceed => {
+                            run.report.stages.push(record(
+                                StageResult::Passed,
+                                outcome.summary.clone(),
+                                Some(&outcome),
+                            ));
+                        }
+                        StageVerdict::Refuse(reason) => {
+                            run.report.stages.push(record(
+                                StageResult::Refused,
+                                Some(reason.clone()),
+                                Some(&outcome),
+                            ));
+                            let reason = format!("stage {name} refused the deploy: {reason}");
+                            if point == StagePoint::Finish {
+                                self.warn(run, reason);
+                            } else {
+                                return Ok(Some(reason));
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    run.report
+                        .stages
+                        .push(record(StageResult::Failed, Some(e.to_string()), None));
+                    if point == StagePoint::Finish {
+                        self.warn(run, format!("stage {name} failed: {e}"));
+                    } else {
+                        return Err(Error::Stage {
+                            stage: name,
+                            source: e,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn as_map<S: serde::Serializer>(
+    pairs: &[(String, String)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+fn describe_plan(plan: Option<&Plan>) -> String {
+    match plan {
+        None => "none".to_owned(),
+        Some(plan) => {
+            let names: Vec<&str> = plan.gates.iter().map(|g| g.name.as_str()).collect();
+            format!("{} gates: {}", names.len(), names.join(", "))
+        }
+    }
+}
