@@ -105,6 +105,24 @@ fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
+/// Reads the secret a command-line flag names (`--password-env VAR`,
+/// `--password-file PATH`) through [`SecretRef`](deploy_core::SecretRef), as stack files
+/// and gate plans read theirs: a variable that is unset or empty, or a file that cannot
+/// be read or is empty after its trailing line breaks, is an error naming the flag and
+/// the reference, never the value.
+///
+/// # Errors
+///
+/// The message, `<flag>: <why>`.
+pub fn read_secret(
+    flag: &str,
+    secret: &deploy_core::SecretRef,
+) -> Result<secrecy::SecretString, String> {
+    secret
+        .resolve(&deploy_core::NullSink)
+        .map_err(|e| format!("{flag}: {}", error_chain(&e)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::error_chain;

@@ -18,7 +18,7 @@ use crate::{Error, Event, EventSink, Result};
 /// In TOML, a secret is a table with exactly one source:
 /// ```toml
 /// password = { env = "ODOO_PASSWORD" }               # an environment variable
-/// api_key  = { file = "/run/secrets/odoo_api_key" }  # a file; one trailing newline is trimmed
+/// api_key  = { file = "/run/secrets/odoo_api_key" }  # a file; trailing line breaks are trimmed
 /// # Plaintext only with an explicit opt-in next to it (resolution then emits a warning):
 /// dsn      = { plain = "postgres://odoo:odoo@db/odoo", allow_plaintext = true }
 /// ```

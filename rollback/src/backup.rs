@@ -1052,9 +1052,30 @@ impl BackupStore {
         Ok(PruneReport { decisions, removed })
     }
 
-    /// Removes `.partial` directories last modified more than `older_than` before
-    /// `now` (left by killed backups), and leftovers of interrupted prunes. Returns
-    /// the directories removed. Choose `older_than` well above the longest backup.
+    /// The directories [`BackupStore::remove_stale_partials`] would remove: `.partial`
+    /// directories last modified more than `older_than` before `now` (left by killed
+    /// backups), and leftovers of interrupted prunes. A dry run lists these.
+    ///
+    /// # Errors
+    ///
+    /// As [`BackupStore::scan`].
+    pub fn stale_partials(&self, older_than: Duration, now: SystemTime) -> Result<Vec<PathBuf>> {
+        Ok(self
+            .scan()?
+            .into_iter()
+            .filter(|entry| match entry.state {
+                BackupState::Removing => true,
+                BackupState::Partial => entry
+                    .modified
+                    .is_some_and(|m| now.duration_since(m).is_ok_and(|age| age > older_than)),
+                _ => false,
+            })
+            .map(|entry| entry.path)
+            .collect())
+    }
+
+    /// Removes the [stale partials](BackupStore::stale_partials). Returns the
+    /// directories removed. Choose `older_than` well above the longest backup.
     ///
     /// # Errors
     ///
@@ -1064,23 +1085,12 @@ impl BackupStore {
         older_than: Duration,
         now: SystemTime,
     ) -> Result<Vec<PathBuf>> {
-        let mut removed = Vec::new();
-        for entry in self.scan()? {
-            let stale = match entry.state {
-                BackupState::Removing => true,
-                BackupState::Partial => entry
-                    .modified
-                    .is_some_and(|m| now.duration_since(m).is_ok_and(|age| age > older_than)),
-                _ => false,
-            };
-            if stale {
-                std::fs::remove_dir_all(&entry.path)
-                    .map_err(|e| Error::io("remove", &entry.path, e))?;
-                tracing::info!(path = %entry.path.display(), "stale partial backup removed");
-                removed.push(entry.path);
-            }
+        let stale = self.stale_partials(older_than, now)?;
+        for path in &stale {
+            std::fs::remove_dir_all(path).map_err(|e| Error::io("remove", path, e))?;
+            tracing::info!(path = %path.display(), "stale partial backup removed");
         }
-        Ok(removed)
+        Ok(stale)
     }
 }
 

@@ -132,19 +132,30 @@ impl DeploymentRecord {
     /// release and operator without `|`, line breaks or other control characters.
     fn validate(&self) -> Result<()> {
         names::check("stack", &self.stack, MAX_STACK_LEN)?;
-        for (what, value) in [("release", &self.release), ("operator", &self.operator)] {
-            if value.trim().is_empty() || value.contains('|') || value.chars().any(char::is_control)
-            {
-                return Err(Error::InvalidInput {
-                    what,
-                    reason: format!(
-                        "{value:?} must be non-empty, without '|' or control characters"
-                    ),
-                });
-            }
-        }
-        Ok(())
+        check_label("release", &self.release)?;
+        check_label("operator", &self.operator)
     }
+}
+
+/// Checks an operator name as the history stores it: non-empty, without `|`, line
+/// breaks or other control characters. A binary checks `--operator` with it before it
+/// starts anything.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] naming the rule.
+pub fn check_operator(operator: &str) -> Result<()> {
+    check_label("operator", operator)
+}
+
+fn check_label(what: &'static str, value: &str) -> Result<()> {
+    if value.trim().is_empty() || value.contains('|') || value.chars().any(char::is_control) {
+        return Err(Error::InvalidInput {
+            what,
+            reason: format!("{value:?} must be non-empty, without '|' or control characters"),
+        });
+    }
+    Ok(())
 }
 
 /// Which records [`History::list`] returns. Empty fields match everything.

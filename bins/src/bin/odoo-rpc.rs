@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use deploy_core::SecretRef;
 use futures_util::StreamExt;
 use odoo_deploy::cli;
 use odoo_rpc::{Client, Domain, Protocol, SearchOptions};
@@ -52,13 +53,13 @@ struct Cli {
         global = true
     )]
     password_env: String,
-    /// File whose content (one trailing newline trimmed) is the password.
+    /// File whose content (trailing line breaks trimmed) is the password.
     #[arg(long, value_name = "PATH", global = true)]
     password_file: Option<PathBuf>,
     /// Name of the environment variable that holds an API key.
     #[arg(long, value_name = "VAR", global = true)]
     api_key_env: Option<String>,
-    /// File whose content (one trailing newline trimmed) is an API key.
+    /// File whose content (trailing line breaks trimmed) is an API key.
     #[arg(long, value_name = "PATH", global = true)]
     api_key_file: Option<PathBuf>,
     /// Protocol: detected from the server version by default.
@@ -184,23 +185,9 @@ fn report(failure: Failure) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn read_secret_env(var: &str) -> Option<SecretString> {
-    std::env::var(var)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(SecretString::from)
-}
-
-fn read_secret_file(path: &PathBuf) -> Result<SecretString, Failure> {
-    let mut text = std::fs::read_to_string(path)
-        .map_err(|err| Failure::Usage(format!("reading secret file {}: {err}", path.display())))?;
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    Ok(SecretString::from(text))
+/// The secret a flag names, read as every binary reads secrets.
+fn read_secret(flag: &str, secret: &SecretRef) -> Result<SecretString, Failure> {
+    odoo_deploy::cli::read_secret(flag, secret).map_err(Failure::Usage)
 }
 
 fn parse_json(what: &str, text: &str) -> Result<Value, Failure> {
@@ -228,20 +215,21 @@ fn build_client(cli: &Cli) -> Result<Client, Failure> {
     if let Some(user) = &cli.user {
         builder = builder.login(user.as_str());
     }
+    // The password variable has a default (ODOO_PASSWORD): unset, there is none.
     let password = match &cli.password_file {
-        Some(path) => Some(read_secret_file(path)?),
-        None => read_secret_env(&cli.password_env),
+        Some(path) => Some(read_secret("--password-file", &SecretRef::file(path))?),
+        None if std::env::var_os(&cli.password_env).is_none() => None,
+        None => Some(read_secret(
+            "--password-env",
+            &SecretRef::env(cli.password_env.as_str()),
+        )?),
     };
     if let Some(password) = password {
         builder = builder.password(password);
     }
     let api_key = match (&cli.api_key_file, &cli.api_key_env) {
-        (Some(path), _) => Some(read_secret_file(path)?),
-        (None, Some(var)) => Some(read_secret_env(var).ok_or_else(|| {
-            Failure::Usage(format!(
-                "environment variable {var} (--api-key-env) is not set"
-            ))
-        })?),
+        (Some(path), _) => Some(read_secret("--api-key-file", &SecretRef::file(path))?),
+        (None, Some(var)) => Some(read_secret("--api-key-env", &SecretRef::env(var.as_str()))?),
         (None, None) => None,
     };
     if let Some(key) = api_key {
