@@ -12,8 +12,9 @@
 # Exit status: 0 when everything passed, non-zero otherwise.
 #
 # `scripts/test.sh --quick` is the developers' loop: fmt, clippy, the unit and doc tests
-# of every crate and the tests of odoo-rpc and odoo-fixtures (which need only the
-# in-process fake); nothing is installed or started, no Docker, proxy or PostgreSQL.
+# of every crate, the tests of odoo-rpc and odoo-fixtures (which need only the
+# in-process fake) and the orchestrator's decisions on its in-memory backend; nothing is
+# installed or started, no Docker, proxy or PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -26,10 +27,11 @@ if [ "${1:-}" = "--quick" ]; then
     cargo fmt --all -- --check
     step "cargo clippy --all-targets -- -D warnings"
     cargo clippy --workspace --all-targets --locked -- -D warnings
-    step "unit and doc tests; odoo-rpc and odoo-fixtures against the in-process fake"
+    step "unit and doc tests; odoo-rpc and odoo-fixtures against the in-process fake; the orchestrator's decisions in memory"
     cargo test --workspace --locked --lib --bins
     cargo test --workspace --locked --doc
     cargo test --locked -p odoo-rpc -p odoo-fixtures --tests
+    cargo test --locked -p deploy-bluegreen --test decisions
     printf '\nquick checks passed (the whole suite: scripts/test.sh)\n' >&2
     exit 0
 fi

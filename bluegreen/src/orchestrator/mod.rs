@@ -45,6 +45,7 @@ use deploy_core::{
 use deploy_gates::{GateFactory, Plan, Registry, Report, Runner};
 use tracing::{info, warn};
 
+use crate::backend::SlotBackend;
 use crate::config::{
     backend_of, RollbackWindow, StackConfig, TARGET_PREVIOUS, TARGET_PROXY, TARGET_SLOT,
 };
@@ -318,7 +319,7 @@ enum Verdict {
 /// ```
 pub struct Orchestrator {
     config: Arc<StackConfig>,
-    docker: DockerSlots,
+    docker: Arc<dyn SlotBackend>,
     switch: Arc<dyn TrafficSwitch>,
     gates: Arc<GatesFn>,
     recorder: Arc<dyn DeploymentRecorder>,
@@ -346,6 +347,18 @@ impl Orchestrator {
     /// only stages: see the `with_*` methods.
     #[must_use]
     pub fn new(config: StackConfig, docker: DockerSlots, switch: Arc<dyn TrafficSwitch>) -> Self {
+        Self::with_backend(config, Arc::new(docker), switch)
+    }
+
+    /// As [`Orchestrator::new`], with the slots run by `backend` instead of Docker (a
+    /// test's in-memory engine).
+    #[must_use]
+    pub fn with_backend(
+        config: StackConfig,
+        backend: Arc<dyn SlotBackend>,
+        switch: Arc<dyn TrafficSwitch>,
+    ) -> Self {
+        let docker = backend;
         let journal = Journal::new(&config.state_dir, &config.stack);
         let stages = config
             .hooks

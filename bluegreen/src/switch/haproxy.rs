@@ -407,10 +407,6 @@ impl TrafficSwitch for HaproxySwitch {
         self.read_state().await
     }
 
-    async fn switch_to(&self, target: &Backend) -> Result<SwitchReport> {
-        self.apply(&[(*target, 100)]).await
-    }
-
     async fn set_weights(&self, weights: &[(Backend, u8)]) -> Result<SwitchReport> {
         self.apply(weights).await
     }

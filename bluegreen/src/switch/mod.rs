@@ -109,6 +109,38 @@ pub struct BackendState {
     pub healthy: Option<bool>,
 }
 
+impl TrafficState {
+    /// The state of a proxy that routes by weight alone (nginx, Traefik): each slot's
+    /// share from `share_of`, its addresses from the `known` backends, ready when it
+    /// has a share and drained when not, no health check of the proxy's own.
+    pub(crate) fn from_shares(
+        proxy: ProxyKind,
+        known: &[Backend],
+        share_of: impl Fn(Slot) -> u8,
+    ) -> Self {
+        let backends = Slot::ALL
+            .into_iter()
+            .map(|slot| {
+                let known = known.iter().find(|b| b.slot == slot);
+                let share = share_of(slot);
+                BackendState {
+                    slot,
+                    http: known.map(|b| b.http),
+                    realtime: known.map(|b| b.realtime),
+                    share,
+                    admin: if share > 0 {
+                        AdminState::Ready
+                    } else {
+                        AdminState::Drain
+                    },
+                    healthy: None,
+                }
+            })
+            .collect();
+        Self { proxy, backends }
+    }
+}
+
 /// The proxy's live routing between the slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrafficState {
@@ -216,9 +248,14 @@ pub trait TrafficSwitch: Send + Sync {
 
     /// Sends every new request to `target` (share 100), the other slot getting none.
     ///
+    /// The default sets the weights `[(target, 100)]`, which is what every proxy here
+    /// does.
+    ///
     /// # Errors
     /// When the proxy refuses the change (then routing is as before) or cannot be reached.
-    async fn switch_to(&self, target: &Backend) -> Result<SwitchReport>;
+    async fn switch_to(&self, target: &Backend) -> Result<SwitchReport> {
+        self.set_weights(&[(*target, 100)]).await
+    }
 
     /// Splits new requests between the slots by weight (canary). Weights are relative
     /// (`[(blue, 90), (green, 10)]` sends 10 % to green); a slot that is not listed gets

@@ -67,8 +67,8 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use super::{
-    normalize_weights, percent, shares, AdminState, Backend, BackendState, DrainReport, ProxyKind,
-    SwitchMethod, SwitchReport, TrafficState, TrafficSwitch,
+    normalize_weights, percent, shares, Backend, DrainReport, ProxyKind, SwitchMethod,
+    SwitchReport, TrafficState, TrafficSwitch,
 };
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, run_command, sync_dir, unique, write_atomic};
@@ -454,33 +454,17 @@ impl NginxSwitch {
             }
             NginxMode::StateFile { state_dir } => read_state_dir(state_dir).await?,
         };
-        let backends = Slot::ALL
-            .into_iter()
-            .map(|slot| {
-                let known = managed.backends.iter().find(|b| b.slot == slot);
-                let share = if slot == Slot::Green {
+        Ok(TrafficState::from_shares(
+            ProxyKind::Nginx,
+            &managed.backends,
+            |slot| {
+                if slot == Slot::Green {
                     green_share
                 } else {
                     100 - green_share
-                };
-                BackendState {
-                    slot,
-                    http: known.map(|b| b.http),
-                    realtime: known.map(|b| b.realtime),
-                    share,
-                    admin: if share > 0 {
-                        AdminState::Ready
-                    } else {
-                        AdminState::Drain
-                    },
-                    healthy: None,
                 }
-            })
-            .collect();
-        Ok(TrafficState {
-            proxy: ProxyKind::Nginx,
-            backends,
-        })
+            },
+        ))
     }
 
     /// Writes `managed`, checks it and reloads; restores the previous file when refused.
@@ -630,10 +614,6 @@ impl TrafficSwitch for NginxSwitch {
 
     async fn active(&self) -> Result<TrafficState> {
         self.read_state().await
-    }
-
-    async fn switch_to(&self, target: &Backend) -> Result<SwitchReport> {
-        self.apply(&[(*target, 100)]).await
     }
 
     async fn set_weights(&self, weights: &[(Backend, u8)]) -> Result<SwitchReport> {

@@ -24,8 +24,8 @@ use tokio::sync::Mutex;
 use tracing::info;
 
 use super::{
-    normalize_weights, percent, AdminState, Backend, BackendState, DrainReport, ProxyKind,
-    SwitchMethod, SwitchReport, TrafficState, TrafficSwitch,
+    normalize_weights, percent, Backend, DrainReport, ProxyKind, SwitchMethod, SwitchReport,
+    TrafficState, TrafficSwitch,
 };
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
@@ -337,29 +337,11 @@ impl TraefikSwitch {
         };
         let total: u32 = Slot::ALL.into_iter().map(weight_of).sum();
         let known = self.backends_of(config);
-        let backends = Slot::ALL
-            .into_iter()
-            .map(|slot| {
-                let share = percent(weight_of(slot), total);
-                let b = known.iter().find(|b| b.slot == slot);
-                BackendState {
-                    slot,
-                    http: b.map(|b| b.http),
-                    realtime: b.map(|b| b.realtime),
-                    share,
-                    admin: if share > 0 {
-                        AdminState::Ready
-                    } else {
-                        AdminState::Drain
-                    },
-                    healthy: None,
-                }
-            })
-            .collect();
-        Ok(TrafficState {
-            proxy: ProxyKind::Traefik,
-            backends,
-        })
+        Ok(TrafficState::from_shares(
+            ProxyKind::Traefik,
+            &known,
+            |slot| percent(weight_of(slot), total),
+        ))
     }
 
     async fn apply(&self, weights: &[(Backend, u8)]) -> Result<SwitchReport> {
@@ -410,10 +392,6 @@ impl TrafficSwitch for TraefikSwitch {
     async fn active(&self) -> Result<TrafficState> {
         let config = self.read().await?;
         self.state_of(&config)
-    }
-
-    async fn switch_to(&self, target: &Backend) -> Result<SwitchReport> {
-        self.apply(&[(*target, 100)]).await
     }
 
     async fn set_weights(&self, weights: &[(Backend, u8)]) -> Result<SwitchReport> {

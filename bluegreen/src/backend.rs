@@ -1,0 +1,120 @@
+//! The orchestrator's slot backend: what it needs from the thing that runs the slots'
+//! containers. [`DockerSlots`] is the implementation used in production; a test can
+//! give the orchestrator another one (in memory) to check reconcile, rollback and
+//! crash-recovery decisions in milliseconds, beside the real-engine tests.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::docker::{DockerSlots, ReadyOptions, RemoveOutcome, StartOutcome, StopOutcome};
+use crate::error::Result;
+use crate::slot::{ContainerInfo, Slot, SlotSpec, SlotState};
+
+/// Runs a stack's two slots.
+///
+/// # Contract
+///
+/// Every method reads or changes the engine's real state (never a copy kept by the
+/// backend), is idempotent as its documentation on [`DockerSlots`] says, and returns
+/// the crate's [`Error`](crate::Error)s with the same meaning: a container that does
+/// not start is [`Error::SlotFailedToStart`](crate::Error::SlotFailedToStart) with its
+/// last log lines, a missing one [`Error::SlotNotFound`](crate::Error::SlotNotFound).
+#[async_trait]
+pub trait SlotBackend: Send + Sync {
+    /// Both slots' containers of `stack`, as the engine has them.
+    ///
+    /// # Errors
+    /// When the engine cannot be asked.
+    async fn state(&self, stack: &str) -> Result<SlotState>;
+
+    /// One slot's container (`None`: there is none).
+    ///
+    /// # Errors
+    /// When the engine cannot be asked.
+    async fn inspect(&self, stack: &str, slot: Slot) -> Result<Option<ContainerInfo>>;
+
+    /// Creates (or reuses) and starts the slot of `spec`, and waits until it answers
+    /// its health path.
+    ///
+    /// # Errors
+    /// As [`DockerSlots::launch`].
+    async fn launch(&self, spec: &SlotSpec, ready: &ReadyOptions) -> Result<ContainerInfo>;
+
+    /// Starts an existing container.
+    ///
+    /// # Errors
+    /// As [`DockerSlots::start`].
+    async fn start(&self, stack: &str, slot: Slot) -> Result<StartOutcome>;
+
+    /// Waits until a running slot answers `health_path`.
+    ///
+    /// # Errors
+    /// As [`DockerSlots::wait_slot_ready`].
+    async fn wait_slot_ready(
+        &self,
+        stack: &str,
+        slot: Slot,
+        health_path: &str,
+        ready: &ReadyOptions,
+    ) -> Result<ContainerInfo>;
+
+    /// Stops a slot's container, waiting `grace` before killing it.
+    ///
+    /// # Errors
+    /// As [`DockerSlots::stop`].
+    async fn stop(&self, stack: &str, slot: Slot, grace: Duration) -> Result<StopOutcome>;
+
+    /// Removes a slot's container (stopping it first).
+    ///
+    /// # Errors
+    /// As [`DockerSlots::remove`].
+    async fn remove(&self, stack: &str, slot: Slot) -> Result<RemoveOutcome>;
+
+    /// The last `tail` lines of a slot's log.
+    ///
+    /// # Errors
+    /// As [`DockerSlots::logs`].
+    async fn logs(&self, stack: &str, slot: Slot, tail: usize) -> Result<String>;
+}
+
+#[async_trait]
+impl SlotBackend for DockerSlots {
+    async fn state(&self, stack: &str) -> Result<SlotState> {
+        DockerSlots::state(self, stack).await
+    }
+
+    async fn inspect(&self, stack: &str, slot: Slot) -> Result<Option<ContainerInfo>> {
+        DockerSlots::inspect(self, stack, slot).await
+    }
+
+    async fn launch(&self, spec: &SlotSpec, ready: &ReadyOptions) -> Result<ContainerInfo> {
+        DockerSlots::launch(self, spec, ready).await
+    }
+
+    async fn start(&self, stack: &str, slot: Slot) -> Result<StartOutcome> {
+        DockerSlots::start(self, stack, slot).await
+    }
+
+    async fn wait_slot_ready(
+        &self,
+        stack: &str,
+        slot: Slot,
+        health_path: &str,
+        ready: &ReadyOptions,
+    ) -> Result<ContainerInfo> {
+        DockerSlots::wait_slot_ready(self, stack, slot, health_path, ready).await
+    }
+
+    async fn stop(&self, stack: &str, slot: Slot, grace: Duration) -> Result<StopOutcome> {
+        DockerSlots::stop(self, stack, slot, grace).await
+    }
+
+    async fn remove(&self, stack: &str, slot: Slot) -> Result<RemoveOutcome> {
+        DockerSlots::remove(self, stack, slot).await
+    }
+
+    async fn logs(&self, stack: &str, slot: Slot, tail: usize) -> Result<String> {
+        DockerSlots::logs(self, stack, slot, tail).await
+    }
+}

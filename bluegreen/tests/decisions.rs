@@ -1,0 +1,559 @@
+//! The orchestrator's decisions on an in-memory slot backend and proxy: reconcile after
+//! an interrupted canary, a slot that does not start, a rollback that must not return
+//! to a release that never passed, stages that refuse, and the stack's lock between two
+//! deploys started together. No Docker, no proxy: milliseconds each, beside the
+//! real-engine tests that show the same on Docker and HAProxy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeDelta, Utc};
+use deploy_bluegreen::backend::SlotBackend;
+use deploy_bluegreen::docker::{ReadyOptions, RemoveOutcome, StartOutcome, StopOutcome};
+use deploy_bluegreen::error::StartFailure;
+use deploy_bluegreen::orchestrator::{
+    DeployRequest, OperationResult, Orchestrator, RollbackRequest, Stage,
+};
+use deploy_bluegreen::slot::{ContainerStatus, HealthStatus, SlotSpec};
+use deploy_bluegreen::switch::{
+    AdminState, Backend, BackendState, DrainReport, ProxyKind, SwitchMethod, SwitchReport,
+    TrafficState, TrafficSwitch,
+};
+use deploy_bluegreen::{ContainerInfo, Error, Slot, SlotState, StackConfig};
+use deploy_core::{
+    BoxError, ClassifiedError, DeployStage, DeployStatus, DeploymentOutcome, DeploymentRecorder,
+    Environment, StageContext, StageOutcome, StagePoint,
+};
+
+fn addr(slot: Slot) -> SocketAddr {
+    match slot {
+        Slot::Blue => "127.0.0.1:18069".parse().unwrap(),
+        Slot::Green => "127.0.0.1:28069".parse().unwrap(),
+    }
+}
+
+/// Containers in memory. An image named `broken` exits at once.
+#[derive(Default)]
+struct MemSlots {
+    slots: Mutex<BTreeMap<Slot, ContainerInfo>>,
+    next_id: AtomicUsize,
+    launches: AtomicUsize,
+}
+
+impl MemSlots {
+    /// A running container of `release` in `slot`, created `age_secs` ago.
+    fn put(&self, slot: Slot, release: &str, age_secs: i64) {
+        let info = self.info(slot, &format!("odoo:{release}"), release, age_secs);
+        self.slots.lock().unwrap().insert(slot, info);
+    }
+
+    fn info(&self, slot: Slot, image: &str, release: &str, age_secs: i64) -> ContainerInfo {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        ContainerInfo {
+            id: format!("c{id}"),
+            name: format!("shop-{slot}"),
+            stack: "shop".to_owned(),
+            slot,
+            release: release.to_owned(),
+            image: image.to_owned(),
+            status: ContainerStatus::Running,
+            created: Some(Utc::now() - TimeDelta::seconds(age_secs)),
+            exit_code: None,
+            health: HealthStatus::None,
+            http: Some(addr(slot)),
+            realtime: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    fn release(&self, slot: Slot) -> Option<String> {
+        self.slots
+            .lock()
+            .unwrap()
+            .get(&slot)
+            .map(|i| i.release.clone())
+    }
+}
+
+#[async_trait]
+impl SlotBackend for MemSlots {
+    async fn state(&self, stack: &str) -> deploy_bluegreen::Result<SlotState> {
+        let slots = self.slots.lock().unwrap();
+        Ok(SlotState {
+            stack: stack.to_owned(),
+            blue: slots.get(&Slot::Blue).cloned(),
+            green: slots.get(&Slot::Green).cloned(),
+        })
+    }
+
+    async fn inspect(
+        &self,
+        _stack: &str,
+        slot: Slot,
+    ) -> deploy_bluegreen::Result<Option<ContainerInfo>> {
+        Ok(self.slots.lock().unwrap().get(&slot).cloned())
+    }
+
+    async fn launch(
+        &self,
+        spec: &SlotSpec,
+        _ready: &ReadyOptions,
+    ) -> deploy_bluegreen::Result<ContainerInfo> {
+        self.launches.fetch_add(1, Ordering::Relaxed);
+        let mut info = self.info(spec.slot, &spec.image, &spec.release, 0);
+        if spec.image == "broken" {
+            info.status = ContainerStatus::Exited;
+            info.exit_code = Some(1);
+            self.slots.lock().unwrap().insert(spec.slot, info);
+            return Err(Error::SlotFailedToStart {
+                slot: spec.slot,
+                container: format!("shop-{}", spec.slot),
+                reason: StartFailure::Exited {
+                    exit_code: Some(1),
+                    error: None,
+                },
+                logs: "ERROR shop odoo.modules.loading: KeyError: 'x_field'\n".to_owned(),
+            });
+        }
+        self.slots.lock().unwrap().insert(spec.slot, info.clone());
+        Ok(info)
+    }
+
+    async fn start(&self, _stack: &str, slot: Slot) -> deploy_bluegreen::Result<StartOutcome> {
+        let mut slots = self.slots.lock().unwrap();
+        let info = slots.get_mut(&slot).ok_or(Error::SlotNotFound {
+            stack: "shop".to_owned(),
+            slot,
+        })?;
+        info.status = ContainerStatus::Running;
+        Ok(StartOutcome::Started)
+    }
+
+    async fn wait_slot_ready(
+        &self,
+        _stack: &str,
+        slot: Slot,
+        _health_path: &str,
+        _ready: &ReadyOptions,
+    ) -> deploy_bluegreen::Result<ContainerInfo> {
+        self.slots
+            .lock()
+            .unwrap()
+            .get(&slot)
+            .cloned()
+            .ok_or(Error::SlotNotFound {
+                stack: "shop".to_owned(),
+                slot,
+            })
+    }
+
+    async fn stop(
+        &self,
+        _stack: &str,
+        slot: Slot,
+        _grace: Duration,
+    ) -> deploy_bluegreen::Result<StopOutcome> {
+        if let Some(info) = self.slots.lock().unwrap().get_mut(&slot) {
+            info.status = ContainerStatus::Exited;
+        }
+        Ok(StopOutcome::Stopped)
+    }
+
+    async fn remove(&self, _stack: &str, slot: Slot) -> deploy_bluegreen::Result<RemoveOutcome> {
+        Ok(match self.slots.lock().unwrap().remove(&slot) {
+            Some(_) => RemoveOutcome::Removed,
+            None => RemoveOutcome::AlreadyGone,
+        })
+    }
+
+    async fn logs(
+        &self,
+        _stack: &str,
+        _slot: Slot,
+        _tail: usize,
+    ) -> deploy_bluegreen::Result<String> {
+        Ok(String::new())
+    }
+}
+
+/// A proxy in memory: weights per slot.
+#[derive(Default)]
+struct MemProxy {
+    weights: Mutex<BTreeMap<Slot, (Backend, u8)>>,
+    changes: AtomicUsize,
+}
+
+impl MemProxy {
+    fn set(&self, weights: &[(Slot, u8)]) {
+        let mut map = self.weights.lock().unwrap();
+        for (slot, weight) in weights {
+            map.insert(
+                *slot,
+                (Backend::new(*slot, addr(*slot), addr(*slot)), *weight),
+            );
+        }
+    }
+
+    fn shares(&self) -> Vec<(Slot, u8)> {
+        let state = self.state();
+        state.backends.iter().map(|b| (b.slot, b.share)).collect()
+    }
+
+    fn state(&self) -> TrafficState {
+        let map = self.weights.lock().unwrap();
+        let total: u32 = map.values().map(|(_, w)| u32::from(*w)).sum();
+        let backends = Slot::ALL
+            .into_iter()
+            .map(|slot| {
+                let entry = map.get(&slot);
+                let weight = entry.map_or(0, |(_, w)| u32::from(*w));
+                let share = if total == 0 {
+                    0
+                } else {
+                    u8::try_from(weight * 100 / total).unwrap()
+                };
+                BackendState {
+                    slot,
+                    http: entry.map(|(b, _)| b.http),
+                    realtime: entry.map(|(b, _)| b.realtime),
+                    share,
+                    admin: if share > 0 {
+                        AdminState::Ready
+                    } else {
+                        AdminState::Drain
+                    },
+                    healthy: None,
+                }
+            })
+            .collect();
+        TrafficState {
+            proxy: ProxyKind::Haproxy,
+            backends,
+        }
+    }
+}
+
+#[async_trait]
+impl TrafficSwitch for MemProxy {
+    fn kind(&self) -> ProxyKind {
+        ProxyKind::Haproxy
+    }
+
+    async fn active(&self) -> deploy_bluegreen::Result<TrafficState> {
+        Ok(self.state())
+    }
+
+    async fn set_weights(
+        &self,
+        weights: &[(Backend, u8)],
+    ) -> deploy_bluegreen::Result<SwitchReport> {
+        let before = self.state();
+        {
+            let mut map = self.weights.lock().unwrap();
+            for slot in Slot::ALL {
+                if let Some(entry) = map.get_mut(&slot) {
+                    entry.1 = 0;
+                }
+            }
+            for (backend, weight) in weights {
+                map.insert(backend.slot, (*backend, *weight));
+            }
+        }
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        Ok(SwitchReport {
+            proxy: ProxyKind::Haproxy,
+            before,
+            after: self.state(),
+            method: SwitchMethod::RuntimeApi,
+            elapsed: Duration::ZERO,
+        })
+    }
+
+    async fn drain(&self, slot: Slot, _timeout: Duration) -> deploy_bluegreen::Result<DrainReport> {
+        Ok(DrainReport {
+            slot,
+            remaining: Some(0),
+            waited: Duration::ZERO,
+        })
+    }
+}
+
+/// Outcomes in memory; a release passed when it has a `succeeded` record.
+#[derive(Default)]
+struct MemHistory {
+    outcomes: Mutex<Vec<DeploymentOutcome>>,
+}
+
+impl MemHistory {
+    fn statuses(&self) -> Vec<(String, DeployStatus)> {
+        self.outcomes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|o| (o.release.clone(), o.status))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DeploymentRecorder for MemHistory {
+    async fn record(&self, outcome: &DeploymentOutcome) -> Result<(), BoxError> {
+        self.outcomes.lock().unwrap().push(outcome.clone());
+        Ok(())
+    }
+
+    async fn has_passed(
+        &self,
+        _stack: &str,
+        _environment: Environment,
+        release: &str,
+    ) -> Result<Option<bool>, BoxError> {
+        Ok(Some(self.outcomes.lock().unwrap().iter().any(|o| {
+            o.release == release && o.status == DeployStatus::Succeeded
+        })))
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    slots: Arc<MemSlots>,
+    proxy: Arc<MemProxy>,
+    history: Arc<MemHistory>,
+    orchestrator: Orchestrator,
+}
+
+fn fixture(stages: Vec<Arc<dyn DeployStage>>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+        stack = "shop"
+        [slots]
+        blue = { http_port = 18069 }
+        green = { http_port = 28069 }
+        [proxy]
+        kind = "haproxy"
+        url = "http://127.0.0.1:1"
+        haproxy = { admin_socket = "admin.sock" }
+        [deploy]
+        rollback_window = "0s"
+        verify_release = false
+    "#;
+    let config = StackConfig::from_toml(text, dir.path()).unwrap();
+    let slots = Arc::new(MemSlots::default());
+    let proxy = Arc::new(MemProxy::default());
+    let history = Arc::new(MemHistory::default());
+    let mut orchestrator = Orchestrator::with_backend(config, slots.clone(), proxy.clone())
+        .with_recorder(history.clone())
+        .with_operator("tester");
+    for stage in stages {
+        orchestrator = orchestrator.with_stage(stage);
+    }
+    Fixture {
+        _dir: dir,
+        slots,
+        proxy,
+        history,
+        orchestrator,
+    }
+}
+
+#[tokio::test]
+async fn split_traffic_goes_back_to_the_older_container_before_the_deploy() {
+    let f = fixture(Vec::new());
+    // An interrupted canary: r1 (older) and r2 both running, traffic split.
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.slots.put(Slot::Green, "r2", 60);
+    f.proxy.set(&[(Slot::Blue, 50), (Slot::Green, 50)]);
+    let report = f
+        .orchestrator
+        .deploy(&DeployRequest::new("odoo:r3", "r3"))
+        .await
+        .unwrap();
+    assert_eq!(report.result, OperationResult::Succeeded, "{report:#?}");
+    assert!(
+        report.repairs[0].contains("traffic was split (blue 50 %, green 50 %)")
+            && report.repairs[0].contains("slot blue (r1), the one that served before"),
+        "{:?}",
+        report.repairs
+    );
+    // r3 replaced r2 (which never passed) in green, and takes all traffic; blue keeps r1.
+    assert_eq!(f.slots.release(Slot::Green).as_deref(), Some("r3"));
+    assert_eq!(f.slots.release(Slot::Blue).as_deref(), Some("r1"));
+    assert_eq!(f.proxy.shares(), [(Slot::Blue, 0), (Slot::Green, 100)]);
+    assert!(report.replaced.is_none(), "r2 was no rollback target");
+}
+
+#[tokio::test]
+async fn a_slot_that_does_not_start_is_removed_and_nothing_switches() {
+    let f = fixture(Vec::new());
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.proxy.set(&[(Slot::Blue, 100)]);
+    let changes = f.proxy.changes.load(Ordering::Relaxed);
+    let report = f
+        .orchestrator
+        .deploy(&DeployRequest::new("broken", "r2"))
+        .await
+        .unwrap();
+    assert_eq!(report.result, OperationResult::Refused);
+    assert_eq!(report.stage, Some(Stage::Start));
+    assert!(
+        report.slot_logs.as_deref().unwrap().contains("KeyError"),
+        "{report:#?}"
+    );
+    assert_eq!(
+        f.slots.release(Slot::Green),
+        None,
+        "the failed container is removed"
+    );
+    assert_eq!(
+        f.proxy.changes.load(Ordering::Relaxed),
+        changes,
+        "no switch"
+    );
+    assert_eq!(
+        f.history.statuses(),
+        [
+            ("r2".to_owned(), DeployStatus::Started),
+            ("r2".to_owned(), DeployStatus::Failed)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn rollback_does_not_return_to_a_release_that_never_passed() {
+    let f = fixture(Vec::new());
+    // r1 went live and passed; r2 sits idle, newer, never passed (a refused deploy
+    // kept for inspection, or one killed before its gates).
+    f.history
+        .record(&DeploymentOutcome::new(
+            "shop",
+            "r1",
+            Environment::Production,
+            DeployStatus::Succeeded,
+        ))
+        .await
+        .unwrap();
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.slots.put(Slot::Green, "r2", 60);
+    f.proxy.set(&[(Slot::Blue, 100), (Slot::Green, 0)]);
+    let report = f
+        .orchestrator
+        .rollback(&RollbackRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(report.result, OperationResult::Unchanged, "{report:#?}");
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("never passed its gates"),
+        "{report:#?}"
+    );
+    assert_eq!(f.proxy.shares(), [(Slot::Blue, 100), (Slot::Green, 0)]);
+}
+
+/// A stage that counts its runs, waits, then proceeds or refuses.
+struct Counting {
+    point: StagePoint,
+    runs: AtomicUsize,
+    wait: Duration,
+    refuse: bool,
+}
+
+#[async_trait]
+impl DeployStage for Counting {
+    fn name(&self) -> &str {
+        "counting"
+    }
+
+    fn point(&self) -> StagePoint {
+        self.point
+    }
+
+    async fn run(&self, _ctx: &StageContext<'_>) -> Result<StageOutcome, ClassifiedError> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(self.wait).await;
+        Ok(if self.refuse {
+            StageOutcome::refuse("not now")
+        } else {
+            StageOutcome::proceed().with_backup("b-1")
+        })
+    }
+}
+
+fn counting(point: StagePoint, wait: Duration, refuse: bool) -> Arc<Counting> {
+    Arc::new(Counting {
+        point,
+        runs: AtomicUsize::new(0),
+        wait,
+        refuse,
+    })
+}
+
+#[tokio::test]
+async fn a_stage_that_refuses_before_the_start_leaves_everything_as_it_was() {
+    let stage = counting(StagePoint::BeforeStart, Duration::ZERO, true);
+    let f = fixture(vec![stage.clone()]);
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.slots.put(Slot::Green, "r0", 900);
+    f.proxy.set(&[(Slot::Blue, 100), (Slot::Green, 0)]);
+    let report = f
+        .orchestrator
+        .deploy(&DeployRequest::new("odoo:r2", "r2"))
+        .await
+        .unwrap();
+    assert_eq!(report.result, OperationResult::Refused);
+    assert_eq!(report.stage, Some(Stage::BeforeStart));
+    assert_eq!(stage.runs.load(Ordering::Relaxed), 1);
+    assert_eq!(f.slots.launches.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        f.slots.release(Slot::Green).as_deref(),
+        Some("r0"),
+        "the idle slot's old container is not removed before the stages said yes"
+    );
+    assert!(report.replaced.is_none());
+}
+
+#[tokio::test]
+async fn of_two_deploys_started_together_one_runs_its_stages_and_the_other_is_refused_by_the_lock()
+{
+    let stage = counting(StagePoint::BeforeStart, Duration::from_millis(300), false);
+    let f = fixture(vec![stage.clone()]);
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.proxy.set(&[(Slot::Blue, 100)]);
+    let (first, second) = (
+        DeployRequest::new("odoo:r2", "r2"),
+        DeployRequest::new("odoo:r3", "r3"),
+    );
+    let (a, b) = tokio::join!(
+        f.orchestrator.deploy(&first),
+        f.orchestrator.deploy(&second)
+    );
+    let (won, lost) = match (a, b) {
+        (Ok(report), Err(e)) | (Err(e), Ok(report)) => (report, e),
+        (a, b) => panic!("one deploy must win and one be refused: {a:?} {b:?}"),
+    };
+    assert!(
+        matches!(
+            lost,
+            Error::LockHeld {
+                holder: Some(_),
+                ..
+            }
+        ),
+        "{lost}"
+    );
+    assert_eq!(
+        stage.runs.load(Ordering::Relaxed),
+        1,
+        "one backup stage ran"
+    );
+    assert_eq!(won.result, OperationResult::Succeeded);
+    assert_eq!(won.backup_id.as_deref(), Some("b-1"));
+    assert_eq!(won.stages.len(), 1);
+}
