@@ -9,10 +9,12 @@
 //!   semantics), and produces a serializable [`Report`] ([`report`] documents the
 //!   schema). Progress goes to a [`deploy_core::EventSink`].
 //! - A [`Plan`] is the TOML file ([`plan`] documents the format); a [`GateFactory`]
-//!   (usually a [`Registry`]) turns its [`GateSpec`]s into gates.
+//!   (usually a [`Registry`], in `registry.rs`) turns its [`GateSpec`]s into gates.
 //! - Built-in gates, one per [`GateKind`], live in [`builtin`] (which documents when each
-//!   passes, warns, fails or errs); [`standard`] builds the standard plan for a target
-//!   without a file; [`testing`] has a scripted gate for tests.
+//!   passes, warns, fails or errs), one file per kind (`builtin/tcp.rs`,
+//!   `builtin/smoke_crud.rs`, ...) holding the gate and its settings; [`settings`] has
+//!   the kinds and re-exports every kind's settings; [`standard`] builds the standard
+//!   plan for a target without a file; [`testing`] has a scripted gate for tests.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -58,10 +60,10 @@
 
 pub mod builtin;
 mod error;
-mod factory;
 mod gate;
 mod graph;
 pub mod plan;
+mod registry;
 pub mod report;
 pub mod runner;
 pub mod settings;
@@ -69,9 +71,9 @@ pub mod standard;
 pub mod testing;
 
 pub use error::{Error, Result, Scope};
-pub use factory::{BuildContext, BuildFn, GateFactory, Registry};
 pub use gate::{Extensions, Gate, GateContext, Outcome, Verdict};
 pub use plan::{GateSpec, Plan};
+pub use registry::{BuildContext, BuildFn, GateFactory, Registry};
 pub use report::{
     Counts, FailureReason, GateFailure, GateReport, GateResult, GateStatus, Report, RunResult,
     REPORT_SCHEMA_VERSION,

@@ -1,13 +1,15 @@
-//! The `health` gate.
+//! The `health` gate and its settings.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::common::{budget, chain, human, millis, Connection};
-use crate::{Gate, GateContext, HealthSettings, Result, Verdict};
+use crate::settings::{default_probe_warn_ms, invalid};
+use crate::{Gate, GateContext, Result, Verdict};
 
 /// Checks `GET /web/health` (optionally `?db_server_status=1`).
 ///
@@ -103,5 +105,41 @@ impl Gate for HealthGate {
         Ok(values.into_iter().fold(verdict, |verdict, (name, value)| {
             verdict.with_value(name, value)
         }))
+    }
+}
+
+/// Settings of a `health` gate.
+///
+/// ```toml
+/// db_server_status = true   # default false: also ask Odoo to check its database server
+/// warn_ms = 2000            # default 2000: Warn when the answer took this long or longer
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Ask `/web/health?db_server_status=1`, which also checks PostgreSQL (Odoo 17+).
+    #[serde(default)]
+    pub db_server_status: bool,
+    /// A passing answer slower than this (milliseconds) is a `Warn`.
+    #[serde(default = "default_probe_warn_ms")]
+    pub warn_ms: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            db_server_status: false,
+            warn_ms: default_probe_warn_ms(),
+        }
+    }
+}
+
+impl HealthSettings {
+    /// Checks the values the types let through.
+    pub(crate) fn validate(&self, gate: &str) -> Result<()> {
+        if self.warn_ms == 0 {
+            return invalid(gate, "warn_ms", "must be above zero".into());
+        }
+        Ok(())
     }
 }

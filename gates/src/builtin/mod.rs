@@ -15,21 +15,28 @@
 //!   ([`GateContext::remaining`](crate::GateContext::remaining)), so it can answer
 //!   before the runner cancels it.
 //!
-//! | kind | gate | `Warn` when |
-//! |---|---|---|
-//! | `tcp` | [`TcpGate`] | never |
-//! | `health` | [`HealthGate`] | slow answer; `db_server_status` asked but not reported |
-//! | `websocket-health` | [`WebsocketHealthGate`] | slow upgrade; an `https` target (only `/websocket/health` is checked) |
-//! | `login-page` | [`LoginPageGate`] | slow page; a 200 without a login form |
-//! | `database-listed` | [`DatabaseListedGate`] | never (a `list_db = False` server confirmed by a login passes) |
-//! | `postgres` | [`PostgresGate`] | connections in use from `warn_percent` |
-//! | `authentication` | [`AuthenticationGate`] | never |
-//! | `version` | [`VersionGate`] | never (an unreported release is `Inconclusive`) |
-//! | `modules` | [`ModulesGate`] | never |
-//! | `smoke-crud` | [`SmokeCrudGate`] | never |
-//! | `filestore` | [`FilestoreGate`] | never |
-//! | `response-time` | [`ResponseTimeGate`] | p95 from `warn_ms`; some errors |
-//! | `session-continuity` | [`SessionContinuityGate`] | both targets are the same server |
+//! Each kind lives in its own file, named after it (`builtin/<kind>.rs`, the kind in
+//! snake case: `websocket-health` is `websocket_health.rs`): the gate, its helpers,
+//! its tests, and its settings struct (re-exported by [`crate::settings`]) with
+//! their defaults and checks. `common.rs` (the shared [`Connection`] and helpers),
+//! `cleanup.rs` (removal of created records) and `steps.rs` (the steps that
+//! `smoke-crud` and `filestore` share) are not kinds.
+//!
+//! | kind | file | gate | settings | `Warn` when |
+//! |---|---|---|---|---|
+//! | `tcp` | `tcp.rs` | [`TcpGate`] | [`TcpSettings`](crate::TcpSettings) | never |
+//! | `health` | `health.rs` | [`HealthGate`] | [`HealthSettings`](crate::HealthSettings) | slow answer; `db_server_status` asked but not reported |
+//! | `websocket-health` | `websocket_health.rs` | [`WebsocketHealthGate`] | [`WebsocketHealthSettings`](crate::WebsocketHealthSettings) | slow upgrade; an `https` target (only `/websocket/health` is checked) |
+//! | `login-page` | `login_page.rs` | [`LoginPageGate`] | [`LoginPageSettings`](crate::LoginPageSettings) | slow page; a 200 without a login form |
+//! | `database-listed` | `database_listed.rs` | [`DatabaseListedGate`] | [`DatabaseListedSettings`](crate::DatabaseListedSettings) | never (a `list_db = False` server confirmed by a login passes) |
+//! | `postgres` | `postgres.rs` | [`PostgresGate`] | [`PostgresSettings`](crate::PostgresSettings) | connections in use from `warn_percent` |
+//! | `authentication` | `authentication.rs` | [`AuthenticationGate`] | [`AuthenticationSettings`](crate::AuthenticationSettings) | never |
+//! | `version` | `version.rs` | [`VersionGate`] | [`VersionSettings`](crate::VersionSettings) | never (an unreported release is `Inconclusive`) |
+//! | `modules` | `modules.rs` | [`ModulesGate`] | [`ModulesSettings`](crate::ModulesSettings) | never |
+//! | `smoke-crud` | `smoke_crud.rs` | [`SmokeCrudGate`] | [`SmokeCrudSettings`](crate::SmokeCrudSettings) | never |
+//! | `filestore` | `filestore.rs` | [`FilestoreGate`] | [`FilestoreSettings`](crate::FilestoreSettings) | never |
+//! | `response-time` | `response_time.rs` | [`ResponseTimeGate`] | [`ResponseTimeSettings`](crate::ResponseTimeSettings) | p95 from `warn_ms`; some errors |
+//! | `session-continuity` | `session_continuity.rs` | [`SessionContinuityGate`] | [`SessionContinuitySettings`](crate::SessionContinuitySettings) | both targets are the same server |
 //!
 //! The Odoo gates of one target share a [`Connection`] (an `odoo-rpc` client and an HTTP
 //! client): connection pools and the login are reused across gates and rounds.
@@ -37,27 +44,36 @@
 //! included; binaries wait for removals still running with [`wait_for_cleanups`].
 //! No gate puts a password, API key, session id or DSN in a message, value or error.
 
+pub(crate) mod authentication;
 mod cleanup;
 mod common;
-mod health;
-mod odoo;
-mod pages;
-mod postgres;
-mod records;
-mod response_time;
-mod session;
-mod tcp;
-mod websocket;
+pub(crate) mod database_listed;
+pub(crate) mod filestore;
+pub(crate) mod health;
+pub(crate) mod login_page;
+pub(crate) mod modules;
+pub(crate) mod postgres;
+pub(crate) mod response_time;
+pub(crate) mod session_continuity;
+pub(crate) mod smoke_crud;
+mod steps;
+pub(crate) mod tcp;
+pub(crate) mod version;
+pub(crate) mod websocket_health;
 
+pub use authentication::AuthenticationGate;
 pub use cleanup::{pending_cleanups, wait_for_cleanups};
 pub use common::Connection;
 pub(crate) use common::ConnectionCache;
+pub use database_listed::DatabaseListedGate;
+pub use filestore::FilestoreGate;
 pub use health::HealthGate;
-pub use odoo::{AuthenticationGate, DatabaseListedGate, ModulesGate, VersionGate};
-pub use pages::LoginPageGate;
+pub use login_page::LoginPageGate;
+pub use modules::ModulesGate;
 pub use postgres::PostgresGate;
-pub use records::{FilestoreGate, SmokeCrudGate};
 pub use response_time::ResponseTimeGate;
-pub use session::SessionContinuityGate;
+pub use session_continuity::SessionContinuityGate;
+pub use smoke_crud::SmokeCrudGate;
 pub use tcp::TcpGate;
-pub use websocket::WebsocketHealthGate;
+pub use version::VersionGate;
+pub use websocket_health::WebsocketHealthGate;

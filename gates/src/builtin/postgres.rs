@@ -1,16 +1,19 @@
-//! The `postgres` gate.
+//! The `postgres` gate and its settings.
 
 use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deploy_core::secrecy::{ExposeSecret, SecretString};
+use deploy_core::SecretRef;
+use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::common::{budget, human, millis};
-use crate::{Error, Gate, GateContext, PostgresSettings, Result, Scope, Verdict};
+use crate::settings::{invalid, opt_duration};
+use crate::{Error, Gate, GateContext, Result, Scope, Verdict};
 
 /// Client backends in use and the server's limit, in one round trip.
 const CONNECTIONS: &str = "SELECT (SELECT count(*) FROM pg_stat_activity \
@@ -249,6 +252,90 @@ impl Gate for PostgresGate {
         }
         Ok(verdict)
     }
+}
+
+/// Settings of a `postgres` gate.
+///
+/// ```toml
+/// dsn = { env = "PG_DSN" }   # required; a secret reference (it holds a password)
+/// warn_percent = 80          # default 80: Warn when this share of max_connections is in use
+/// fail_percent = 90          # default 90: Fail from this share on
+/// connect_timeout = "5s"     # default 5s, and never beyond the gate's own timeout
+/// ```
+/// The connection is made without TLS (`NoTls`): point the DSN at a PostgreSQL reachable
+/// on a private network or loopback.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// Connection string, e.g. `postgres://odoo:...@db:5432/postgres`.
+    pub dsn: SecretRef,
+    /// Connections in use (percent of `max_connections`) from which the verdict is `Warn`.
+    #[serde(default = "default_warn_percent")]
+    pub warn_percent: f64,
+    /// Connections in use (percent of `max_connections`) from which the verdict is `Fail`.
+    #[serde(default = "default_fail_percent")]
+    pub fail_percent: f64,
+    /// How long connecting may take.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub connect_timeout: Option<Duration>,
+}
+
+impl PostgresSettings {
+    /// Settings with the default thresholds for `dsn`.
+    #[must_use]
+    pub fn new(dsn: SecretRef) -> Self {
+        PostgresSettings {
+            dsn,
+            warn_percent: default_warn_percent(),
+            fail_percent: default_fail_percent(),
+            connect_timeout: None,
+        }
+    }
+
+    /// Checks the values the types let through (and that the DSN is not plaintext).
+    pub(crate) fn validate(&self, gate: &str) -> Result<()> {
+        if !self.dsn.is_allowed() {
+            return Err(Error::PlaintextSecret {
+                scope: Scope::Gate(gate.to_owned()),
+                field: "dsn".into(),
+            });
+        }
+        check_percents(self.warn_percent, self.fail_percent).map_err(|(field, reason)| {
+            Error::InvalidValue {
+                scope: Scope::Gate(gate.to_owned()),
+                field: field.to_owned(),
+                reason,
+            }
+        })?;
+        if self.connect_timeout == Some(Duration::ZERO) {
+            return invalid(gate, "connect_timeout", "must be above zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks a warn/fail pair of percentages: both in (0, 100], warn not above fail.
+fn check_percents(warn: f64, fail: f64) -> std::result::Result<(), (&'static str, String)> {
+    for (field, value) in [("warn_percent", warn), ("fail_percent", fail)] {
+        if !(value > 0.0 && value <= 100.0) {
+            return Err((field, format!("{value} is not in (0, 100]")));
+        }
+    }
+    if warn > fail {
+        return Err((
+            "warn_percent",
+            format!("{warn} is above fail_percent ({fail})"),
+        ));
+    }
+    Ok(())
+}
+
+fn default_warn_percent() -> f64 {
+    80.0
+}
+
+fn default_fail_percent() -> f64 {
+    90.0
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
-//! The `response-time` gate.
+//! The `response-time` gate and its settings.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::common::{budget, chain, human, millis, Connection};
-use crate::{Error, Gate, GateContext, ResponseTimeSettings, Result, Verdict};
+use crate::settings::invalid;
+use crate::{Error, Gate, GateContext, Result, Verdict};
 
 /// Measures how fast the target answers: `requests` `GET`s spread round robin over
 /// `routes`, `concurrency` in flight at a time, over the gate's connection pool.
@@ -235,6 +237,113 @@ impl Gate for ResponseTimeGate {
             .with_value("max_ms", millis(max))
             .with_value("concurrency", f64::from(self.concurrency.min(total))))
     }
+}
+
+/// Settings of a `response-time` gate: `requests` GET requests spread over `routes`
+/// (round robin), `concurrency` at a time; the 95th percentile and the error share
+/// decide.
+///
+/// ```toml
+/// routes = ["/web/login", "/web/health"]   # default ["/web/login"]
+/// requests = 20                            # default 20
+/// concurrency = 4                          # default 4
+/// warn_ms = 2000                           # default 2000: Warn when p95 >= this
+/// fail_ms = 5000                           # default 5000: Fail when p95 >= this
+/// fail_error_percent = 10                  # default 10: Fail when this share of requests
+///                                          # erred (any error at all is a Warn)
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseTimeSettings {
+    /// Routes to request, relative to the target URL.
+    #[serde(default = "default_routes")]
+    pub routes: Vec<String>,
+    /// Number of requests in total.
+    #[serde(default = "default_requests")]
+    pub requests: u32,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// p95 (milliseconds) from which the verdict is `Warn`.
+    #[serde(default = "default_warn_ms")]
+    pub warn_ms: u64,
+    /// p95 (milliseconds) from which the verdict is `Fail`.
+    #[serde(default = "default_fail_ms")]
+    pub fail_ms: u64,
+    /// Share of requests (percent) that erred (HTTP 4xx/5xx, no answer) from which the
+    /// verdict is `Fail`; 0 fails on any error.
+    #[serde(default = "default_fail_error_percent")]
+    pub fail_error_percent: f64,
+}
+
+impl Default for ResponseTimeSettings {
+    fn default() -> Self {
+        ResponseTimeSettings {
+            routes: default_routes(),
+            requests: default_requests(),
+            concurrency: default_concurrency(),
+            warn_ms: default_warn_ms(),
+            fail_ms: default_fail_ms(),
+            fail_error_percent: default_fail_error_percent(),
+        }
+    }
+}
+
+impl ResponseTimeSettings {
+    /// Checks the values the types let through.
+    pub(crate) fn validate(&self, gate: &str) -> Result<()> {
+        if self.routes.is_empty() {
+            return invalid(gate, "routes", "must list at least one route".into());
+        }
+        if let Some(route) = self.routes.iter().find(|r| !r.starts_with('/')) {
+            return invalid(gate, "routes", format!("`{route}` must start with `/`"));
+        }
+        if self.requests == 0 {
+            return invalid(gate, "requests", "must be at least 1".into());
+        }
+        if self.concurrency == 0 {
+            return invalid(gate, "concurrency", "must be at least 1".into());
+        }
+        if self.warn_ms > self.fail_ms {
+            return invalid(
+                gate,
+                "warn_ms",
+                format!("{} is above fail_ms ({})", self.warn_ms, self.fail_ms),
+            );
+        }
+        if !(self.fail_error_percent >= 0.0 && self.fail_error_percent <= 100.0) {
+            return invalid(
+                gate,
+                "fail_error_percent",
+                format!("{} is not in [0, 100]", self.fail_error_percent),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn default_fail_error_percent() -> f64 {
+    10.0
+}
+
+fn default_routes() -> Vec<String> {
+    vec!["/web/login".to_owned()]
+}
+
+fn default_requests() -> u32 {
+    20
+}
+
+fn default_concurrency() -> u32 {
+    4
+}
+
+fn default_warn_ms() -> u64 {
+    2000
+}
+
+fn default_fail_ms() -> u64 {
+    5000
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The `tcp` gate.
+//! The `tcp` gate and its settings.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deploy_core::Target;
+use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use url::Host;
 
-use crate::{Error, Gate, GateContext, Result, Scope, TcpSettings, Verdict};
+use crate::settings::{invalid, opt_duration};
+use crate::{Error, Gate, GateContext, Result, Scope, Verdict};
 
 /// Checks that a TCP connection to a host and port opens.
 ///
@@ -162,5 +164,35 @@ struct Ms(f64);
 impl fmt::Display for Ms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:.1} ms", self.0)
+    }
+}
+
+/// Settings of a `tcp` gate.
+///
+/// ```toml
+/// port = 8072             # default: the target URL's port (or 80/443 from its scheme)
+/// connect_timeout = "3s"  # default 5s, and never beyond the gate's own timeout
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSettings {
+    /// Port to connect to instead of the target URL's.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// How long a connection attempt may take before the verdict is `Fail`.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub connect_timeout: Option<Duration>,
+}
+
+impl TcpSettings {
+    /// Checks the values the types let through.
+    pub(crate) fn validate(&self, gate: &str) -> Result<()> {
+        if self.port == Some(0) {
+            return invalid(gate, "port", "must be between 1 and 65535".into());
+        }
+        if self.connect_timeout == Some(Duration::ZERO) {
+            return invalid(gate, "connect_timeout", "must be above zero".into());
+        }
+        Ok(())
     }
 }

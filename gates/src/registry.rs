@@ -1,4 +1,5 @@
-//! Turning a plan's [`GateSpec`]s into gates.
+//! The [`Registry`]: turning a plan's [`GateSpec`]s into gates ([`GateFactory`],
+//! [`BuildContext`], [`BuildFn`]).
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,5 +1,5 @@
-//! The `websocket-health` gate: a real websocket upgrade of `/websocket` on the port
-//! that serves websockets, then a clean close.
+//! The `websocket-health` gate, and its settings: a real websocket upgrade of
+//! `/websocket` on the port that serves websockets, then a clean close.
 //!
 //! `/websocket/health` is a plain HTTP route every HTTP worker answers, so it passes
 //! while Odoo's real-time side is dead: in prefork mode (`--workers`) websockets are
@@ -19,7 +19,8 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use super::common::{budget, chain, excerpt, http_get, human, millis, Connection};
-use crate::{Gate, GateContext, Result, Verdict, WebsocketHealthSettings};
+use crate::settings::{check_probe, default_probe_warn_ms};
+use crate::{Gate, GateContext, Result, Verdict};
 
 /// RFC 6455's GUID for `Sec-WebSocket-Accept`.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -396,6 +397,44 @@ fn parse_frame(buf: &[u8]) -> Option<(u8, usize)> {
     }
     let total = at.checked_add(len)?;
     (buf.len() >= total).then_some((first & 0x0f, total))
+}
+
+/// Settings of a `websocket-health` gate.
+///
+/// ```toml
+/// path = "/websocket"   # default: the bus's websocket route, upgraded
+/// warn_ms = 2000               # default 2000: Warn when the answer took this long or longer
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketHealthSettings {
+    /// The websocket route to upgrade (under the target's `realtime_url`, else its
+    /// `url`).
+    #[serde(default = "default_websocket_path")]
+    pub path: String,
+    /// A passing answer slower than this (milliseconds) is a `Warn`.
+    #[serde(default = "default_probe_warn_ms")]
+    pub warn_ms: u64,
+}
+
+impl Default for WebsocketHealthSettings {
+    fn default() -> Self {
+        WebsocketHealthSettings {
+            path: default_websocket_path(),
+            warn_ms: default_probe_warn_ms(),
+        }
+    }
+}
+
+fn default_websocket_path() -> String {
+    "/websocket".to_owned()
+}
+
+impl WebsocketHealthSettings {
+    /// Checks the values the types let through.
+    pub(crate) fn validate(&self, gate: &str) -> Result<()> {
+        check_probe(gate, &self.path, self.warn_ms)
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
-//! The `login-page` gate: a plain `GET` of the login route.
+//! The `login-page` gate, and its settings: a plain `GET` of the login route.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use super::common::{budget, chain, excerpt, http_get, human, millis, Connection};
-use crate::{Gate, GateContext, LoginPageSettings, Result, Verdict};
+use crate::settings::{check_probe, default_probe_warn_ms};
+use crate::{Gate, GateContext, Result, Verdict};
 
 /// Bodies are read up to this size: a login page is a few kB.
 const MAX_BODY: usize = 256 * 1024;
@@ -103,5 +105,42 @@ impl Gate for LoginPageGate {
             .with_value("elapsed_ms", millis(answer.elapsed))
             .with_value("http_status", f64::from(answer.status))
             .with_value("bytes", answer.body.len() as f64))
+    }
+}
+
+/// Settings of a `login-page` gate.
+///
+/// ```toml
+/// path = "/web/login"   # default
+/// warn_ms = 2000        # default 2000: Warn when the page took this long or longer
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginPageSettings {
+    /// The login route.
+    #[serde(default = "default_login_path")]
+    pub path: String,
+    /// A page slower than this (milliseconds) is a `Warn`.
+    #[serde(default = "default_probe_warn_ms")]
+    pub warn_ms: u64,
+}
+
+impl Default for LoginPageSettings {
+    fn default() -> Self {
+        LoginPageSettings {
+            path: default_login_path(),
+            warn_ms: default_probe_warn_ms(),
+        }
+    }
+}
+
+fn default_login_path() -> String {
+    "/web/login".to_owned()
+}
+
+impl LoginPageSettings {
+    /// Checks the values the types let through.
+    pub(crate) fn validate(&self, gate: &str) -> Result<()> {
+        check_probe(gate, &self.path, self.warn_ms)
     }
 }

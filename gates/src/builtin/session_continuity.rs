@@ -1,4 +1,4 @@
-//! The `session-continuity` gate.
+//! The `session-continuity` gate and its settings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,10 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deploy_core::secrecy::{ExposeSecret, SecretString};
 use reqwest::header::{HeaderValue, COOKIE, SET_COOKIE};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::common::{budget, chain, could_not_run, excerpt, human, millis, Connection};
+use crate::settings::invalid;
 use crate::{Error, Gate, GateContext, Result, Scope, Verdict};
 
 /// Checks that a web session opened on one target (the live slot) is valid on another
@@ -292,5 +294,29 @@ impl Gate for SessionContinuityGate {
             .with_value("uid", uid as f64)
             .with_value("login_ms", login_ms)
             .with_value("check_ms", check_ms))
+    }
+}
+
+/// Settings of a `session-continuity` gate: it opens a web session on `from_target`
+/// (the live slot, with that target's login and password) and checks that the gate's own
+/// target accepts it.
+///
+/// ```toml
+/// from_target = "blue"   # required: the name of another [[targets]] entry
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionContinuitySettings {
+    /// The target on which the session is opened.
+    pub from_target: String,
+}
+
+impl SessionContinuitySettings {
+    /// Checks the values the types let through.
+    pub(crate) fn validate(&self, gate: &str) -> Result<()> {
+        if self.from_target.trim().is_empty() {
+            return invalid(gate, "from_target", "must name a target".into());
+        }
+        Ok(())
     }
 }
