@@ -53,22 +53,8 @@ pub fn colour_stdout() -> bool {
     !no_color() && std::io::stdout().is_terminal()
 }
 
-/// An error and its causes, joined with `: `, each cause once: a cause whose text the
-/// message already contains (many errors repeat their source) is not repeated.
-#[must_use]
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
-}
+/// An error and its causes, joined with `: `, each once.
+pub use deploy_core::error_chain;
 
 /// Who runs the command, when `--operator` is not given: `$USER`, else `$LOGNAME`, else
 /// the name `/etc/passwd` gives the process's user id (cron jobs and containers often

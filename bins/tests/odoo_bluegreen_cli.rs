@@ -13,8 +13,7 @@
     clippy::print_stderr
 )]
 
-#[path = "../../bluegreen/tests/util/mod.rs"]
-mod util;
+use deploy_test_support as util;
 
 use std::path::Path;
 use std::process::{Output, Stdio};

@@ -9,8 +9,7 @@
 
 // deploy-bluegreen's own harness (real Docker, HAProxy, the fake Odoo image), shared
 // rather than copied, for `previous` against a real blue-green stack.
-#[path = "../../bluegreen/tests/util/mod.rs"]
-mod util;
+use deploy_test_support as util;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -19,8 +19,7 @@
     missing_docs
 )]
 
-#[path = "../tests/util/mod.rs"]
-mod util;
+use deploy_test_support as util;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -422,7 +422,7 @@ impl StackConfig {
         for (name, secret) in &self.slots.secret_env {
             let value: SecretString = secret.resolve(events).map_err(|source| Error::Secret {
                 field: format!("slots.secret_env.{name}"),
-                source,
+                cause: source,
             })?;
             spec.secret_env.insert(name.clone(), value);
         }
@@ -1078,7 +1078,7 @@ fn load_plan(
     })?;
     let mut plan = Plan::from_toml(&text).map_err(|source| Error::Plan {
         plan: which,
-        source,
+        cause: source,
     })?;
     if injected {
         let url = plan
@@ -1165,10 +1165,58 @@ mod tests {
     }
 
     #[test]
+    fn hooks_parse_in_order_and_bad_ones_name_their_field() {
+        let text = format!(
+            "{MINIMAL}\n[[hooks]]\nname = \"freeze\"\nat = \"before-start\"\ncommand = [\"/bin/check\", \"shop\"]\n\
+             [[hooks]]\nname = \"notify\"\nat = \"finish\"\ncommand = [\"/bin/notify\"]\ntimeout = \"20s\"\n"
+        );
+        let config = StackConfig::from_toml(&text, Path::new("/etc/odoo")).unwrap();
+        let names: Vec<&str> = config.hooks.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["freeze", "notify"]);
+        assert_eq!(config.hooks[0].at, deploy_core::StagePoint::BeforeStart);
+        assert_eq!(config.hooks[0].timeout, Duration::from_secs(300));
+        assert_eq!(config.hooks[1].timeout, Duration::from_secs(20));
+        for (hook, field) in [
+            (
+                "name = \"a\"\nat = \"later\"\ncommand = [\"/bin/x\"]",
+                "hooks[0].at",
+            ),
+            (
+                "name = \"a\"\nat = \"finish\"\ncommand = []",
+                "hooks[0].command",
+            ),
+            (
+                "name = \"\"\nat = \"finish\"\ncommand = [\"/bin/x\"]",
+                "hooks[0].name",
+            ),
+            (
+                "name = \"a\"\nat = \"finish\"\ncommand = [\"/bin/x\"]\ntimeout = \"0s\"",
+                "hooks[0].timeout",
+            ),
+        ] {
+            let text = format!("{MINIMAL}\n[[hooks]]\n{hook}\n");
+            match StackConfig::from_toml(&text, Path::new("/etc/odoo")) {
+                Err(Error::Config { field: got, .. }) => assert_eq!(got, field, "{hook}"),
+                other => panic!("{hook}: {other:?}"),
+            }
+        }
+        let twice = format!(
+            "{MINIMAL}\n[[hooks]]\nname = \"a\"\nat = \"finish\"\ncommand = [\"/bin/x\"]\n\
+             [[hooks]]\nname = \"a\"\nat = \"finish\"\ncommand = [\"/bin/y\"]\n"
+        );
+        assert!(matches!(
+            StackConfig::from_toml(&twice, Path::new("/etc/odoo")),
+            Err(Error::Config { field, .. }) if field == "hooks[1].name"
+        ));
+    }
+
+    #[test]
     fn the_example_stack_file_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/stack.toml");
         let config = StackConfig::load(&path).unwrap();
         assert_eq!(config.stack, "shop");
+        assert_eq!(config.hooks.len(), 1);
+        assert_eq!(config.hooks[0].name, "change-freeze");
         assert_eq!(config.proxy.kind(), ProxyKind::Haproxy);
         assert_eq!(config.slots.container_realtime_port, Some(8072));
         assert_eq!(

@@ -521,9 +521,7 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client> {
         .timeout(timeout)
         .no_proxy()
         .build()
-        .map_err(|e| Error::HttpClient {
-            source: Box::new(e),
-        })
+        .map_err(|e| Error::HttpClient { cause: Box::new(e) })
 }
 
 fn unavailable(e: BollardError) -> Error {

@@ -110,15 +110,14 @@ pub enum Error {
     },
 
     /// A file could not be read, written, renamed or synced.
-    #[error("{operation} {path}: {source}")]
+    #[error("{operation} {path}: {cause}")]
     Io {
         /// What was being done (`write`, `rename`, `read`, ...).
         operation: &'static str,
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// A proxy's command (`nginx -s reload`, `kill -HUP`, ...) could not run or failed.
@@ -147,13 +146,12 @@ pub enum Error {
     },
 
     /// HAProxy's admin socket could not be reached or the exchange failed.
-    #[error("haproxy admin socket {socket}: {source}")]
+    #[error("haproxy admin socket {socket}: {cause}")]
     HaproxySocket {
         /// The socket path.
         socket: PathBuf,
         /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// HAProxy answered a runtime API command with an error.
@@ -222,11 +220,10 @@ pub enum Error {
     },
 
     /// An HTTP client could not be built.
-    #[error("cannot build the http client: {source}")]
+    #[error("cannot build the http client: {cause}")]
     HttpClient {
         /// The client's error.
-        #[source]
-        source: BoxError,
+        cause: BoxError,
     },
 
     /// Another process holds the stack's lock: a deploy, rollback, canary or switch is
@@ -262,24 +259,22 @@ pub enum Error {
 
     /// A gate plan of the stack could not be loaded or its gates could not be built
     /// (an invalid plan, a secret that does not resolve, a kind without factory).
-    #[error("{plan} gate plan: {source}")]
+    #[error("{plan} gate plan: {cause}")]
     Plan {
         /// `pre_switch` or `post_switch`.
         plan: &'static str,
         /// The gate crate's error.
-        #[source]
-        source: deploy_gates::Error,
+        cause: deploy_gates::Error,
     },
 
     /// A secret of the stack configuration (a slot's secret environment variable) did
     /// not resolve. The error names where it comes from, never its value.
-    #[error("stack configuration: {field}: {source}")]
+    #[error("stack configuration: {field}: {cause}")]
     Secret {
         /// The field (`slots.secret_env.PGPASSWORD`).
         field: String,
         /// Why it did not resolve.
-        #[source]
-        source: deploy_core::Error,
+        cause: deploy_core::Error,
     },
 
     /// A rollback found no slot to go back to: the slot that does not serve has no
@@ -452,7 +447,7 @@ impl Error {
         Self::Io {
             operation,
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

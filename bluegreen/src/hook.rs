@@ -45,13 +45,12 @@ impl HookStage {
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     /// The program could not be started.
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {program}: {cause}")]
     Spawn {
         /// The program.
         program: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// It exited with a code other than 0 and 1, or was killed by a signal.
     #[error("{program} {status}{}", tail_suffix(.stderr))]
@@ -72,13 +71,12 @@ pub enum HookError {
         timeout: Duration,
     },
     /// Reading its output failed.
-    #[error("reading the output of {program}: {source}")]
+    #[error("reading the output of {program}: {cause}")]
     Output {
         /// The program.
         program: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -114,7 +112,7 @@ impl DeployStage for HookStage {
         let Some((program, args)) = self.config.command.split_first() else {
             return Err(ClassifiedError::config(HookError::Spawn {
                 program: String::new(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+                cause: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
             }));
         };
         let mut command = tokio::process::Command::new(program);
@@ -144,7 +142,7 @@ impl DeployStage for HookStage {
         let mut child = command.spawn().map_err(|source| {
             ClassifiedError::config(HookError::Spawn {
                 program: program.clone(),
-                source,
+                cause: source,
             })
         })?;
         ctx.events.emit(
@@ -171,7 +169,7 @@ impl DeployStage for HookStage {
         let output_error = |source| {
             ClassifiedError::infrastructure(HookError::Output {
                 program: program.clone(),
-                source,
+                cause: source,
             })
         };
         let status = status.map_err(output_error)?;

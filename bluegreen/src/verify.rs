@@ -67,9 +67,7 @@ pub async fn verify_release(
         .timeout(options.request_timeout)
         .no_proxy()
         .build()
-        .map_err(|e| Error::HttpClient {
-            source: Box::new(e),
-        })?;
+        .map_err(|e| Error::HttpClient { cause: Box::new(e) })?;
     let url = format!("{}{}", base_url.trim_end_matches('/'), options.path);
     let started = Instant::now();
     let mut streak_start: Option<Duration> = None;
@@ -138,9 +136,7 @@ pub async fn sample_releases(
         .timeout(request_timeout)
         .no_proxy()
         .build()
-        .map_err(|e| Error::HttpClient {
-            source: Box::new(e),
-        })?;
+        .map_err(|e| Error::HttpClient { cause: Box::new(e) })?;
     let url = format!("{}{}", base_url.trim_end_matches('/'), path);
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for _ in 0..count {

@@ -212,11 +212,9 @@ impl MemProxy {
             .map(|slot| {
                 let entry = map.get(&slot);
                 let weight = entry.map_or(0, |(_, w)| u32::from(*w));
-                let share = if total == 0 {
-                    0
-                } else {
-                    u8::try_from(weight * 100 / total).unwrap()
-                };
+                let share = (weight * 100)
+                    .checked_div(total)
+                    .map_or(0, |s| u8::try_from(s).unwrap());
                 BackendState {
                     slot,
                     http: entry.map(|(b, _)| b.http),

@@ -11,7 +11,7 @@
     clippy::print_stderr
 )]
 
-mod util;
+use deploy_test_support as util;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Slots on the real Docker engine, with the locally built fake Odoo image.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod util;
+use deploy_test_support as util;
 
 use std::process::Command;
 use std::time::Duration;

@@ -14,7 +14,7 @@
     clippy::print_stderr
 )]
 
-mod util;
+use deploy_test_support as util;
 
 use std::time::{Duration, Instant};
 

@@ -216,6 +216,45 @@ impl Classify for ClassifiedError {
     }
 }
 
+/// An error's message followed by its causes (`source()`), joined with `: `.
+///
+/// The toolkit's own errors either show their cause in their message or return it as
+/// `source()`, never both; a cause whose text the message already holds (as some
+/// third-party errors repeat theirs) is left out rather than shown twice.
+///
+/// ```
+/// use deploy_core::error_chain;
+///
+/// #[derive(Debug)]
+/// struct Outer(std::io::Error);
+/// impl std::fmt::Display for Outer {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("writing the manifest")
+///     }
+/// }
+/// impl std::error::Error for Outer {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+/// let error = Outer(std::io::Error::other("no space left on device"));
+/// assert_eq!(error_chain(&error), "writing the manifest: no space left on device");
+/// ```
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The class of an error that is (or wraps, anywhere in its cause chain) a
 /// [`ClassifiedError`]; `None` when none is found.
 #[must_use]

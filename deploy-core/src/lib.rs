@@ -51,7 +51,7 @@ pub use deploy::{
     RedeployReport, ReleaseRef,
 };
 pub use environment::Environment;
-pub use error::{class_of, ClassifiedError, Classify, Error, ErrorClass, Result};
+pub use error::{class_of, error_chain, ClassifiedError, Classify, Error, ErrorClass, Result};
 pub use event::{
     Event, EventKind, EventSink, FieldValue, NullSink, RecordingSink, TracingSink, VecSink,
 };

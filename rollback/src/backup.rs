@@ -822,7 +822,7 @@ impl BackupStore {
             .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| Error::CommandSpawn {
             program: "pg_dump".to_owned(),
-            source: e,
+            cause: e,
         })?;
         let stderr = child.stderr.take();
         let stderr_task = tokio::spawn(async move {
@@ -886,7 +886,7 @@ impl BackupStore {
         }
         let status = child.wait().await.map_err(|e| Error::CommandSpawn {
             program: "pg_dump".to_owned(),
-            source: e,
+            cause: e,
         })?;
         let stderr = stderr_task.await.unwrap_or_default();
         if let Some(e) = read_error {

@@ -23,15 +23,14 @@ pub enum Error {
     ///
     /// A full disk shows as `source.raw_os_error() == Some(28)` (`ENOSPC`),
     /// see [`Error::is_storage_full`].
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {cause}")]
     Io {
         /// What was being done (`"create"`, `"write"`, `"rename"`, ...).
         op: &'static str,
         /// The path it was done to.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// A name that ends up in a file name or an SQL identifier is not acceptable.
@@ -68,13 +67,12 @@ pub enum Error {
     },
 
     /// An external program could not be started (not installed, not executable).
-    #[error("cannot start {program}: {source}")]
+    #[error("cannot start {program}: {cause}")]
     CommandSpawn {
         /// The program (`"pg_dump"`, `"pg_restore"`).
         program: String,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// An external program exited unsuccessfully (or was killed by a signal).
@@ -122,7 +120,7 @@ pub enum Error {
     },
 
     /// A PostgreSQL statement or connection failed.
-    #[error("postgresql: {op}: {source}")]
+    #[error("postgresql: {op}: {cause}")]
     Postgres {
         /// What was being done (`"connect"`, `"rename database"`, ...).
         op: &'static str,
@@ -130,8 +128,7 @@ pub enum Error {
         /// object in use, `"42P04"` duplicate database, ...).
         code: Option<String>,
         /// The client library's error.
-        #[source]
-        source: ForeignError,
+        cause: ForeignError,
     },
 
     /// A database that must not exist yet already exists.
@@ -176,15 +173,14 @@ pub enum Error {
     },
 
     /// A libgit2 operation failed.
-    #[error("git: {op}: {source}")]
+    #[error("git: {op}: {cause}")]
     Git {
         /// What was being done (`"open"`, `"fetch"`, `"push"`, ...).
         op: &'static str,
         /// libgit2's error class and code, for example `"Net/Auth"`.
         class: String,
         /// The underlying error.
-        #[source]
-        source: ForeignError,
+        cause: ForeignError,
     },
 
     /// The work tree has uncommitted changes or untracked files.
@@ -297,11 +293,10 @@ pub enum Error {
     },
 
     /// A rollback policy (TOML) could not be parsed.
-    #[error("rollback policy: {source}")]
+    #[error("rollback policy: {cause}")]
     Policy {
         /// The parser's error.
-        #[source]
-        source: ForeignError,
+        cause: ForeignError,
     },
 
     /// A blocking task could not be joined (it panicked or the runtime shut down).
@@ -357,9 +352,9 @@ impl deploy_core::Classify for Error {
             | Error::Policy { .. }
             | Error::BackupNotFound { .. }
             | Error::CommitNotFound { .. } => ErrorClass::Config,
-            Error::CommandSpawn { source, .. }
+            Error::CommandSpawn { cause, .. }
                 if matches!(
-                    source.kind(),
+                    cause.kind(),
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
                 ) =>
             {
@@ -388,10 +383,10 @@ impl Error {
     #[must_use]
     pub fn is_storage_full(&self) -> bool {
         match self {
-            Error::Io { source, .. } => {
-                source.raw_os_error() == Some(28)
-                    || source.kind() == std::io::ErrorKind::StorageFull
-                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+            Error::Io { cause, .. } => {
+                cause.raw_os_error() == Some(28)
+                    || cause.kind() == std::io::ErrorKind::StorageFull
+                    || cause.kind() == std::io::ErrorKind::QuotaExceeded
             }
             _ => false,
         }
@@ -401,7 +396,7 @@ impl Error {
         Error::Io {
             op,
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -409,7 +404,7 @@ impl Error {
         Error::Postgres {
             op,
             code: source.code().map(|c| c.code().to_owned()),
-            source: Box::new(source),
+            cause: Box::new(source),
         }
     }
 
@@ -417,7 +412,7 @@ impl Error {
         Error::Git {
             op,
             class: format!("{:?}/{:?}", source.class(), source.code()),
-            source: Box::new(source),
+            cause: Box::new(source),
         }
     }
 

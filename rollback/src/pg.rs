@@ -262,7 +262,7 @@ pub(crate) async fn run(mut cmd: tokio::process::Command, program: &str) -> Resu
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| Error::CommandSpawn {
         program: program.to_owned(),
-        source: e,
+        cause: e,
     })?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -283,7 +283,7 @@ pub(crate) async fn run(mut cmd: tokio::process::Command, program: &str) -> Resu
     let (out, err, status) = tokio::join!(out_task, err_task, child.wait());
     let status = status.map_err(|e| Error::CommandSpawn {
         program: program.to_owned(),
-        source: e,
+        cause: e,
     })?;
     if !status.success() {
         return Err(Error::CommandFailed {

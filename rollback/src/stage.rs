@@ -249,7 +249,7 @@ impl DeployStage for BackupStage {
             Err(e) if !self.required => {
                 let message = format!(
                     "the pre-deploy backup failed and it is not required (required = false): deploying without one: {}",
-                    chain(&e)
+                    deploy_core::error_chain(&e)
                 );
                 ctx.events.emit(&Event::warning("backup", message.clone()));
                 Ok(StageOutcome::proceed()
@@ -321,17 +321,6 @@ fn phase_text(phase: Phase) -> &'static str {
         Phase::RestoreFilestore => "restoring the filestore",
         Phase::Swap => "swapping the databases",
     }
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn human_bytes(n: u64) -> String {

@@ -628,14 +628,13 @@ impl RollbackPolicy {
     /// [`Error::Policy`] for invalid TOML, unknown conditions or strategies, or an
     /// error-rate threshold outside 0.0 to 1.0.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let policy: RollbackPolicy = toml::from_str(text).map_err(|e| Error::Policy {
-            source: Box::new(e),
-        })?;
+        let policy: RollbackPolicy =
+            toml::from_str(text).map_err(|e| Error::Policy { cause: Box::new(e) })?;
         for rule in &policy.rules {
             if let Condition::ErrorRate { above } = rule.condition {
                 if !(0.0..=1.0).contains(&above) {
                     return Err(Error::Policy {
-                        source: format!("error_rate threshold {above} is not between 0.0 and 1.0")
+                        cause: format!("error_rate threshold {above} is not between 0.0 and 1.0")
                             .into(),
                     });
                 }

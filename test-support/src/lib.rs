@@ -1,5 +1,6 @@
-//! The deploy-bluegreen test harness: real Docker, real nginx, real HAProxy, each test
-//! with its own names, ports and temp directories, cleaned up even when it fails.
+//! The test harness of deploy-bluegreen and the odoo-deploy binaries: real Docker, real
+//! nginx, real HAProxy, each test with its own names, ports and temp directories,
+//! cleaned up even when it fails. A dev-dependency only; it is not published.
 //!
 //! A missing component fails the test with a message saying how to get it; nothing is
 //! skipped.
@@ -7,7 +8,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::new_without_default,
     dead_code,
+    missing_docs,
     unreachable_pub
 )]
 

@@ -18,7 +18,7 @@ impl Orchestrator {
         let runner =
             Runner::from_plan(&plan, &*factory, &*self.events).map_err(|source| Error::Plan {
                 plan: which,
-                source,
+                cause: source,
             })?;
         let started = Instant::now();
         let report = runner.run(Arc::clone(&self.events)).await;

@@ -39,8 +39,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use deploy_core::url::Url;
 use deploy_core::{
-    BoxError, DeployStage, DeployStatus, Deployer, DeploymentOutcome, DeploymentRecorder, Event,
-    EventSink, NoHistory, NullSink, RedeployReport, Release, ReleaseRef,
+    error_chain, BoxError, DeployStage, DeployStatus, Deployer, DeploymentOutcome,
+    DeploymentRecorder, Event, EventSink, NoHistory, NullSink, RedeployReport, Release, ReleaseRef,
 };
 use deploy_gates::{GateFactory, Plan, Registry, Report, Runner};
 use tracing::{info, warn};
@@ -869,21 +869,6 @@ fn looks_like_error(line: &str) -> bool {
     ]
     .iter()
     .any(|needle| line.contains(needle))
-}
-
-/// An error's message followed by its causes, each once.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn slot_release(info: &ContainerInfo) -> SlotRelease {

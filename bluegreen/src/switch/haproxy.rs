@@ -196,7 +196,7 @@ impl HaproxySwitch {
     pub async fn command(&self, command: &str) -> Result<String> {
         let socket_err = |source: std::io::Error| Error::HaproxySocket {
             socket: self.socket.clone(),
-            source,
+            cause: source,
         };
         let exchange = async {
             let mut stream = UnixStream::connect(&self.socket)
