@@ -624,10 +624,17 @@ async fn the_deployer_trait_puts_a_previous_release_back() {
     let missing = orchestrator.redeploy(&release("d0")).await.unwrap_err();
     assert!(
         matches!(
-            missing.downcast_ref::<deploy_bluegreen::Error>(),
+            missing
+                .downcast_ref::<deploy_core::ClassifiedError>()
+                .and_then(|e| e.downcast_ref::<deploy_bluegreen::Error>()),
             Some(deploy_bluegreen::Error::ReleaseNotFound { release, .. }) if release == "d0"
         ),
         "{missing}"
+    );
+    assert_eq!(
+        deploy_core::class_of(&*missing),
+        Some(deploy_core::ErrorClass::Refused),
+        "a release that is not there is a refusal"
     );
     assert_eq!(
         recorder.statuses().len(),

@@ -196,6 +196,12 @@ impl ClassifiedError {
     pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.source
     }
+
+    /// The error underneath, if it is a `T` (a library's own error type).
+    #[must_use]
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.source.downcast_ref::<T>()
+    }
 }
 
 impl fmt::Display for ClassifiedError {

@@ -294,3 +294,19 @@ impl Error {
 
 /// `Result` with this crate's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl deploy_core::Classify for Error {
+    /// A plan, a gate's settings or a secret that is wrong is a configuration error
+    /// (exit 2); a check that timed out, failed to run or panicked, and a client that
+    /// could not be built, are infrastructure (exit 3). A failed gate is not an error at
+    /// all: it is a verdict in the report.
+    fn class(&self) -> deploy_core::ErrorClass {
+        match self {
+            Error::Client { .. }
+            | Error::Timeout { .. }
+            | Error::Check { .. }
+            | Error::Panicked { .. } => deploy_core::ErrorClass::Infrastructure,
+            _ => deploy_core::ErrorClass::Config,
+        }
+    }
+}

@@ -191,6 +191,14 @@ impl Error {
         )
     }
 
+    /// Whether the call was refused before anything was sent, for a mistake of the
+    /// caller's: an invalid URL or client setting, an invalid model or method name, an
+    /// invalid domain, positional arguments on the JSON-2 protocol.
+    #[must_use]
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Config { .. })
+    }
+
     /// Whether Odoo answered with an error object (JSON-RPC `error` or a JSON-2
     /// error body), whatever its kind.
     #[must_use]

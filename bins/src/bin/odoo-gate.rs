@@ -321,7 +321,7 @@ async fn demo(version: &str, postgres_env: &str, output: &OutputArgs) -> Result<
 
 /// Runs `plan` and writes every requested output; returns the exit code.
 async fn execute(plan: &Plan, not_run: &[NotRun], output: &OutputArgs) -> Result<u8, Usage> {
-    let progress = Arc::new(Progress::new(Style::detect(output.quiet)));
+    let progress = Arc::new(Progress::new(Style::detect(output.quiet), "odoo-gate"));
     let runner =
         Runner::from_plan(plan, &Registry::with_builtins(), &*progress).map_err(|err| {
             progress.finish();

@@ -146,7 +146,7 @@ impl From<odoo_rpc::Error> for Failure {
     fn from(err: odoo_rpc::Error) -> Self {
         if err.is_server() {
             Failure::Odoo(err)
-        } else if matches!(err, odoo_rpc::Error::Config { .. }) {
+        } else if err.is_config() {
             Failure::Usage(cli::error_chain(&err))
         } else {
             Failure::Transport(err)

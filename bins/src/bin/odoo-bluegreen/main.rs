@@ -13,7 +13,7 @@
 //! | `status.rs` | `status` |
 //! | `traffic.rs` | `switch`, `rollback`, `stop-idle` |
 //! | `render.rs` | the operation report and the deploy plan |
-//! | `progress.rs` | progress on stderr, the test hook |
+//! | `pause.rs` | the test hook that stops at a step |
 //!
 //! The pre-deploy backup is deploy-rollback's [`BackupStage`](deploy_rollback::BackupStage),
 //! added to the orchestrator as a stage: deploy-bluegreen does not depend on
@@ -35,12 +35,13 @@ use deploy_rollback::History;
 use odoo_deploy::cli;
 
 mod deploy;
-mod progress;
+mod pause;
 mod render;
 mod status;
 mod traffic;
 
-use progress::{PauseHook, Progress};
+use odoo_deploy::progress::{Progress, Style};
+use pause::PauseHook;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -235,7 +236,7 @@ pub(crate) async fn connect(
     let orchestrator = Orchestrator::connect(config)
         .await
         .map_err(|e| fail(cli, &e, None))?;
-    let progress = Arc::new(Progress::new(!cli.quiet));
+    let progress = Arc::new(Progress::new(Style::detect(cli.quiet), "odoo-bluegreen"));
     let mut orchestrator = orchestrator
         .with_operator(&operator)
         .with_recorder(recorder)

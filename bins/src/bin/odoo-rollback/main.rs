@@ -9,14 +9,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use deploy_bluegreen::orchestrator::Orchestrator;
 use deploy_bluegreen::StackConfig;
-use deploy_core::{Classify, ErrorClass, Event, EventKind, EventSink, SecretRef};
+use deploy_core::{Classify, ErrorClass, SecretRef};
 use deploy_rollback::backup::{PruneReport, RetentionDecision};
 use deploy_rollback::git::GitIdentity;
 use deploy_rollback::history::Figures;

@@ -121,7 +121,10 @@ pub(crate) async fn previous(out: &Output, args: PreviousArgs) -> Result<(), Fai
                 .unwrap_or("the last good release")
         )));
     };
-    let events = Arc::new(StepProgress::new(out.style));
+    let events = Arc::new(odoo_deploy::progress::Progress::new(
+        out.style,
+        "odoo-rollback",
+    ));
     let orchestrator = match Orchestrator::connect(config).await {
         Ok(o) => o.with_operator(&operator).with_events(events.clone()),
         Err(e) => {
