@@ -33,14 +33,14 @@ impl Orchestrator {
         let mut run = self
             .begin(
                 operation,
-                Some(&request.release),
-                Some(&request.image),
+                Some(request.label()),
+                Some(&request.release.image),
                 &lock,
             )
             .await;
         self.step(&mut run, Step::Locked, "stack locked").await;
         self.close_unfinished(&mut run).await;
-        run.report.release = Some(request.release.clone());
+        run.report.release = Some(request.label().to_owned());
         run.report.backup_id.clone_from(&request.backup_id);
         self.record(&run, DeployStatus::Started, request).await;
         let result = self.deploy_locked(&mut run, request).await;
@@ -103,7 +103,7 @@ impl Orchestrator {
         }
 
         if let Some(info) = &live_running {
-            if info.release == request.release && info.image == request.image {
+            if info.release == request.label() && info.image == request.release.image {
                 let idle = observed
                     .slots
                     .get(target)
@@ -127,8 +127,8 @@ impl Orchestrator {
         let mut replace = None;
         if let Some(existing) = observed.slots.get(target).cloned() {
             let reuse = existing.is_running()
-                && existing.release == request.release
-                && existing.image == request.image;
+                && existing.release == request.label()
+                && existing.image == request.release.image;
             if reuse {
                 run.reused = Some(target);
             } else {
@@ -165,7 +165,7 @@ impl Orchestrator {
                         "replacing slot {target}'s release {} ({}), the rollback target: until {} passes its gates there is no other release to roll back to (--keep-rollback-target refuses instead)",
                         existing.release,
                         if existing.is_running() { "running, warm" } else { "stopped" },
-                        request.release
+                        request.label()
                     ),
                 );
                 run.report.replaced = Some(slot_release(&existing));
@@ -175,19 +175,22 @@ impl Orchestrator {
         }
         let wanted = SlotRelease {
             slot: target,
-            release: request.release.clone(),
-            image: request.image.clone(),
+            release: request.label().to_owned(),
+            image: request.release.image.clone(),
         };
         run.report.to = Some(wanted);
         self.step(
             run,
             Step::Starting,
-            format!("starting slot {target} with release {}", request.release),
+            format!("starting slot {target} with release {}", request.label()),
         )
         .await;
-        let spec =
-            self.config
-                .slot_spec(target, &request.image, &request.release, &*self.events)?;
+        let spec = self.config.slot_spec(
+            target,
+            &request.release.image,
+            request.label(),
+            &*self.events,
+        )?;
         let ready = self.ready_options(self.config.slots.ready_timeout);
         let started = Instant::now();
         let launched = self.docker.launch(&spec, &ready).await;

@@ -104,20 +104,19 @@ pub enum Rollout {
 /// What to deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployRequest {
-    /// The image (must exist on the engine: nothing is pulled).
-    pub image: String,
-    /// The release label (`com.deployment.release`, the history's version).
-    pub release: String,
+    /// The release: its image (it must exist on the engine: nothing is pulled), its
+    /// label as the version (`com.deployment.release`, the history's release) and its
+    /// git commit (for the history). The same value reaches the stages, the history
+    /// record and the report.
+    pub release: Release,
     /// All at once or in steps.
     pub rollout: Rollout,
-    /// The git commit, for the history.
-    pub git_sha: Option<String>,
     /// Overrides the stack's rollback window.
     pub rollback_window: Option<RollbackWindow>,
-    /// The id of the backup the caller took before this deploy (the binary takes it
-    /// with deploy-rollback, which this crate does not depend on). Recorded with every
-    /// outcome of the deploy, so that retention keeps it while this release is current,
-    /// and shown in the report.
+    /// The id of a backup the caller took itself before this deploy. A backup stage
+    /// (deploy-rollback's `BackupStage`, added with [`Orchestrator::with_stage`]) sets
+    /// it instead. Recorded with the deploy's outcome, so that retention keeps it while
+    /// this release is current, and shown in the report.
     pub backup_id: Option<String>,
     /// Refuse the deploy instead of replacing the idle slot when it holds the rollback
     /// target (a release that passed its gates here, running or stopped). By default
@@ -126,18 +125,29 @@ pub struct DeployRequest {
 }
 
 impl DeployRequest {
-    /// A blue-green deploy of `image` as `release`.
+    /// A blue-green deploy of `image` as release `label`.
     #[must_use]
-    pub fn new(image: &str, release: &str) -> Self {
+    pub fn new(image: &str, label: &str) -> Self {
         Self {
-            image: image.to_owned(),
-            release: release.to_owned(),
+            release: Release::new(image).with_version(label),
             rollout: Rollout::BlueGreen,
-            git_sha: None,
             rollback_window: None,
             backup_id: None,
             keep_rollback_target: false,
         }
+    }
+
+    /// The release label (the version, else the image).
+    #[must_use]
+    pub fn label(&self) -> &str {
+        self.release.label()
+    }
+
+    /// With the git commit the image was built from.
+    #[must_use]
+    pub fn with_git_sha(mut self, sha: &str) -> Self {
+        self.release.git_sha = Some(sha.to_owned());
+        self
     }
 
     /// A canary deploy with these steps.
@@ -163,17 +173,6 @@ impl DeployRequest {
         self
     }
 
-    /// The release as the toolkit's one release type: the image, the label as its
-    /// version, the git sha.
-    #[must_use]
-    pub fn to_release(&self) -> Release {
-        let release = Release::new(self.image.as_str()).with_version(self.release.as_str());
-        match &self.git_sha {
-            Some(sha) => release.with_git_sha(sha.as_str()),
-            None => release,
-        }
-    }
-
     /// Checks the request without touching anything (an empty image or release, canary
     /// steps that do not increase to 100, an empty backup id). [`Orchestrator::deploy`]
     /// checks it first; a caller that does work before the deploy (a backup) checks it
@@ -186,10 +185,15 @@ impl DeployRequest {
             field: field.to_owned(),
             reason: reason.to_owned(),
         };
-        if self.image.trim().is_empty() {
+        if self.release.image.trim().is_empty() {
             return Err(invalid("image", "must not be empty"));
         }
-        if self.release.trim().is_empty() {
+        if self
+            .release
+            .version
+            .as_deref()
+            .is_none_or(|v| v.trim().is_empty())
+        {
             return Err(invalid("release", "must not be empty"));
         }
         if self
@@ -689,9 +693,9 @@ impl Orchestrator {
     async fn record(&self, run: &Run, status: DeployStatus, request: &DeployRequest) {
         self.record_outcome(
             run,
-            &request.release,
+            request.label(),
             status,
-            request.git_sha.as_deref(),
+            request.release.git_sha.as_deref(),
             run.report.backup_id.as_deref(),
         )
         .await;

@@ -111,8 +111,8 @@ impl Orchestrator {
                     "slot",
                     target.map_or_else(|| "?".to_owned(), |t| t.to_string()),
                 ),
-                pair("image", request.image.clone()),
-                pair("release", request.release.clone()),
+                pair("image", request.release.image.clone()),
+                pair("release", request.label().to_owned()),
                 pair(
                     "ready_timeout",
                     humantime::format_duration(self.config.slots.ready_timeout).to_string(),
@@ -174,8 +174,8 @@ impl Orchestrator {
         stages.extend(added(StagePoint::Finish));
         Ok(DeployPlan {
             stack: self.config.stack.clone(),
-            release: request.release.clone(),
-            image: request.image.clone(),
+            release: request.label().to_owned(),
+            image: request.release.image.clone(),
             serving,
             target,
             unreadable,
@@ -193,7 +193,6 @@ impl Orchestrator {
         request: &DeployRequest,
         status: Option<DeployStatus>,
     ) -> Result<Option<String>> {
-        let release = request.to_release();
         let live = run
             .report
             .from
@@ -206,7 +205,7 @@ impl Orchestrator {
             let ctx = StageContext {
                 stack: &self.config.stack,
                 environment: self.config.environment,
-                release: &release,
+                release: &request.release,
                 live: live.as_ref(),
                 operator: &self.operator,
                 status,

@@ -170,7 +170,7 @@ fn deploy_request(
     if let Some(steps) = steps {
         request = request.canary(steps);
     }
-    request.git_sha.clone_from(&args.git_sha);
+    request.release.git_sha.clone_from(&args.git_sha);
     request.rollback_window = args.rollback_window;
     request.keep_rollback_target = args.keep_rollback_target;
     request.validate()?;
