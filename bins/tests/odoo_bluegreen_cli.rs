@@ -1098,11 +1098,27 @@ async fn traffic(config: &Path) -> Value {
     serde_json::json!({ "serving": status["serving"], "shares": shares })
 }
 
-fn last_record(
+/// Checks the history's last record: release `s2`, `status`, a reason holding
+/// `reason` and one stage that ended `stage`.
+fn assert_last_record(
     history: &deploy_rollback::History,
     stack: &str,
-) -> deploy_rollback::DeploymentRecord {
-    history.read_stack(stack).unwrap().pop().unwrap()
+    status: &str,
+    reason: &str,
+    stage: &str,
+) {
+    let record = history.read_stack(stack).unwrap().pop().unwrap();
+    assert_eq!(
+        (record.release.as_str(), record.status.as_str()),
+        ("s2", status),
+        "{record:?}"
+    );
+    assert!(
+        record.reason.as_deref().is_some_and(|r| r.contains(reason)),
+        "{record:?}"
+    );
+    assert_eq!(record.stages.len(), 1, "{record:?}");
+    assert_eq!(record.stages[0].result.as_str(), stage, "{record:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1136,13 +1152,25 @@ async fn a_stage_that_refuses_or_fails_shows_in_the_report_the_history_and_the_e
         "test \"$ODOO_DEPLOY_RELEASE $ODOO_DEPLOY_LIVE_RELEASE $ODOO_DEPLOY_STAGE\" = 's2 s1 before_start' || exit 9; \
          echo 'change freeze until Monday' >&2; exit 1",
     ));
-    let refused = cli(
-        &config,
-        &["deploy", "--image", &image, "--release", "s2", "--json"],
-    )
-    .await;
-    expect_code(&refused, 1, &stack);
-    let report = json(&refused);
+    // Deploys s2 with the stack file `config`: its JSON output, after checking the
+    // exit code and, unless the switch happened, that nothing started or switched.
+    let deploy_s2 = |config: std::path::PathBuf, code: i32, moved: bool| {
+        let (stack, image, containers, serving) = (&stack, &image, &containers, &serving);
+        async move {
+            let out = cli(
+                &config,
+                &["deploy", "--image", image, "--release", "s2", "--json"],
+            )
+            .await;
+            expect_code(&out, code, stack);
+            if !moved {
+                assert_eq!(&container_ids(stack.stack()), containers, "nothing started");
+            }
+            assert_eq!(&traffic(&config).await, serving, "traffic is on s1");
+            json(&out)
+        }
+    };
+    let report = deploy_s2(config, 1, false).await;
     assert_eq!(report["result"], "refused", "{report:#}");
     assert_eq!(report["stage"], "before-start", "{report:#}");
     assert!(
@@ -1154,21 +1182,13 @@ async fn a_stage_that_refuses_or_fails_shows_in_the_report_the_history_and_the_e
     );
     assert_eq!(report["stages"][0]["name"], "hook freeze");
     assert_eq!(report["stages"][0]["result"], "refused");
-    assert_eq!(container_ids(stack.stack()), containers, "nothing started");
-    assert_eq!(traffic(&config).await, serving, "nothing switched");
-    let record = last_record(&history, stack.stack());
-    assert_eq!(
-        (record.release.as_str(), record.status.as_str()),
-        ("s2", "failed")
+    assert_last_record(
+        &history,
+        stack.stack(),
+        "failed",
+        "change freeze until Monday",
+        "refused",
     );
-    assert!(
-        record
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.contains("change freeze until Monday")),
-        "{record:?}"
-    );
-    assert_eq!(record.stages[0].result.as_str(), "refused");
 
     // A hook that fails (exit 7): the deploy fails (exit 3), the error names the
     // stage, nothing started or switched.
@@ -1177,13 +1197,7 @@ async fn a_stage_that_refuses_or_fails_shows_in_the_report_the_history_and_the_e
         "before_start",
         "echo 'cannot reach the change calendar' >&2; exit 7",
     ));
-    let failed = cli(
-        &config,
-        &["deploy", "--image", &image, "--release", "s2", "--json"],
-    )
-    .await;
-    expect_code(&failed, 3, &stack);
-    let value = json(&failed);
+    let value = deploy_s2(config, 3, false).await;
     assert_eq!(value["stage"], "hook crash", "{value:#}");
     let error = value["error"].as_str().unwrap();
     assert!(
@@ -1191,21 +1205,13 @@ async fn a_stage_that_refuses_or_fails_shows_in_the_report_the_history_and_the_e
             && error.contains("exited with code 7: cannot reach the change calendar"),
         "{value:#}"
     );
-    assert_eq!(container_ids(stack.stack()), containers, "nothing started");
-    assert_eq!(traffic(&config).await, serving, "nothing switched");
-    let record = last_record(&history, stack.stack());
-    assert_eq!(
-        (record.release.as_str(), record.status.as_str()),
-        ("s2", "failed")
+    assert_last_record(
+        &history,
+        stack.stack(),
+        "failed",
+        "exited with code 7",
+        "failed",
     );
-    assert!(
-        record
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.contains("exited with code 7")),
-        "{record:?}"
-    );
-    assert_eq!(record.stages[0].result.as_str(), "failed");
 
     // A hook before the switch that refuses: the new slot started and passed its gates,
     // then is removed; traffic never moved.
@@ -1214,21 +1220,19 @@ async fn a_stage_that_refuses_or_fails_shows_in_the_report_the_history_and_the_e
         "before_switch",
         "echo 'orders page broken' >&2; exit 1",
     ));
-    let refused = cli(
-        &config,
-        &["deploy", "--image", &image, "--release", "s2", "--json"],
-    )
-    .await;
-    expect_code(&refused, 1, &stack);
-    let report = json(&refused);
+    let report = deploy_s2(config, 1, false).await;
     assert_eq!(report["stage"], "before-switch", "{report:#}");
-    assert_eq!(report["stopped"], "blue", "{report:#}");
     assert_eq!(
-        container_ids(stack.stack()),
-        containers,
-        "the new slot was removed"
+        report["stopped"], "blue",
+        "the new slot was removed: {report:#}"
     );
-    assert_eq!(traffic(&config).await, serving, "nothing switched");
+    assert_last_record(
+        &history,
+        stack.stack(),
+        "failed",
+        "orders page broken",
+        "refused",
+    );
 
     // A hook after the switch that refuses: traffic goes back (rolled back, exit 1).
     let config = with_hooks(hook(
@@ -1236,20 +1240,15 @@ async fn a_stage_that_refuses_or_fails_shows_in_the_report_the_history_and_the_e
         "after_switch",
         "echo 'error rate 7 %' >&2; exit 1",
     ));
-    let rolled = cli(
-        &config,
-        &["deploy", "--image", &image, "--release", "s2", "--json"],
-    )
-    .await;
-    expect_code(&rolled, 1, &stack);
-    let report = json(&rolled);
+    let report = deploy_s2(config, 1, true).await;
     assert_eq!(report["result"], "rolled-back", "{report:#}");
     assert_eq!(report["stage"], "after-switch", "{report:#}");
-    assert_eq!(traffic(&config).await, serving, "traffic is back on s1");
-    let record = last_record(&history, stack.stack());
-    assert_eq!(
-        (record.release.as_str(), record.status.as_str()),
-        ("s2", "rolled_back")
+    assert_last_record(
+        &history,
+        stack.stack(),
+        "rolled_back",
+        "error rate 7 %",
+        "refused",
     );
 
     // A finish hook sees the outcome; it runs after the record, whatever it is.

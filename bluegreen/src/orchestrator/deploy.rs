@@ -219,46 +219,28 @@ impl Orchestrator {
         )
         .await;
 
+        // The checks of the started slot before traffic moves: a refusal or an error
+        // of either stops it, and nothing is switched.
         let urls = PlanUrls::of(Some(&new), live_running.as_ref());
-        if let Some(plan) = &self.config.pre_switch {
-            self.step(
-                run,
-                Step::PreGates,
-                format!("pre-switch gates against slot {target}"),
-            )
-            .await;
-            match self.run_plan(run, "pre_switch", plan, &urls, None).await {
+        for stage in [Stage::PreGates, Stage::BeforeSwitch] {
+            let verdict = match stage {
+                Stage::PreGates => self.pre_switch_gates(run, target, &urls).await,
+                _ => {
+                    self.run_stages(run, StagePoint::BeforeSwitch, request, None)
+                        .await
+                }
+            };
+            match verdict {
                 Ok(None) => {}
                 Ok(Some(reason)) => {
                     return self
-                        .refuse_deploy(run, request, Stage::PreGates, reason, Some(target))
+                        .refuse_deploy(run, request, stage, reason, Some(target))
                         .await;
                 }
                 Err(e) => {
                     self.cleanup(run, target).await;
                     return Err(e);
                 }
-            }
-        } else {
-            self.warn(
-                run,
-                "no pre-switch gates configured: the new slot was only checked for readiness"
-                    .to_owned(),
-            );
-        }
-        match self
-            .run_stages(run, StagePoint::BeforeSwitch, request, None)
-            .await
-        {
-            Ok(None) => {}
-            Ok(Some(reason)) => {
-                return self
-                    .refuse_deploy(run, request, Stage::BeforeSwitch, reason, Some(target))
-                    .await;
-            }
-            Err(e) => {
-                self.cleanup(run, target).await;
-                return Err(e);
             }
         }
 
@@ -335,6 +317,31 @@ impl Orchestrator {
         self.record_result(run, request).await;
         self.step(run, Step::Recorded, "outcome recorded").await;
         Ok(live_running)
+    }
+
+    /// Runs the pre-switch plan against the started slot: the failing gates' reason, or
+    /// `None` when they passed (or there is no plan, which is warned about).
+    async fn pre_switch_gates(
+        &self,
+        run: &mut Run,
+        target: Slot,
+        urls: &PlanUrls,
+    ) -> Result<Option<String>> {
+        let Some(plan) = &self.config.pre_switch else {
+            self.warn(
+                run,
+                "no pre-switch gates configured: the new slot was only checked for readiness"
+                    .to_owned(),
+            );
+            return Ok(None);
+        };
+        self.step(
+            run,
+            Step::PreGates,
+            format!("pre-switch gates against slot {target}"),
+        )
+        .await;
+        self.run_plan(run, "pre_switch", plan, urls, None).await
     }
 
     /// The release asked for is already live (a deploy interrupted after its switch, or
