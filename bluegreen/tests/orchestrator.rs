@@ -616,10 +616,12 @@ async fn the_deployer_trait_puts_a_previous_release_back() {
     let report = orchestrator.redeploy(&release("d1")).await.unwrap();
     assert_eq!(report.release, "d1");
     assert!(report.warm_switch, "{report:?}");
+    assert_eq!(report.method, deploy_core::RedeployMethod::WarmSwitch);
     expect_release(&stack, "d1").await;
     // Already live: nothing to do.
     let again = orchestrator.redeploy(&release("d1")).await.unwrap();
     assert!(!again.warm_switch);
+    assert_eq!(again.method, deploy_core::RedeployMethod::AlreadyLive);
     // A release no slot runs cannot be put back without an image.
     let missing = orchestrator.redeploy(&release("d0")).await.unwrap_err();
     assert!(

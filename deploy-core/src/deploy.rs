@@ -116,16 +116,52 @@ pub struct ReleaseRef {
     pub git_sha: Option<String>,
 }
 
+/// How a [`Deployer`] put a release back in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedeployMethod {
+    /// The release was live already: nothing changed.
+    AlreadyLive,
+    /// Traffic was switched back to the release's slot, still running (warm).
+    WarmSwitch,
+    /// The release's stopped slot was started and gated, then traffic switched.
+    Started,
+}
+
 /// What a [`Deployer`] did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedeployReport {
     /// The release now live.
     pub release: String,
-    /// Whether traffic only had to be switched back to a warm slot (no start needed).
+    /// How it went live.
+    pub method: RedeployMethod,
+    /// Whether traffic only had to be switched back to a warm slot (no start needed):
+    /// `method == WarmSwitch`, kept for the JSON output's readers.
     pub warm_switch: bool,
-    /// Anything else the deployer reports (slots, gate verdicts), for `--json` output.
+    /// Anything else the deployer reports (slots, gate verdicts), for `--json` output
+    /// only: callers decide from the typed fields.
     #[serde(default)]
     pub details: serde_json::Value,
+}
+
+impl RedeployReport {
+    /// A report of `release` going live by `method`, with no details.
+    #[must_use]
+    pub fn new(release: impl Into<String>, method: RedeployMethod) -> Self {
+        Self {
+            release: release.into(),
+            method,
+            warm_switch: method == RedeployMethod::WarmSwitch,
+            details: serde_json::Value::Null,
+        }
+    }
+
+    /// With details for `--json` output.
+    #[must_use]
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
 }
 
 /// Puts a release back in service.

@@ -48,7 +48,7 @@ mod target;
 
 pub use deploy::{
     BoxError, DeployStatus, Deployer, DeploymentOutcome, DeploymentRecorder, NoHistory,
-    RedeployReport, ReleaseRef,
+    RedeployMethod, RedeployReport, ReleaseRef,
 };
 pub use environment::Environment;
 pub use error::{class_of, error_chain, ClassifiedError, Classify, Error, ErrorClass, Result};

@@ -3,7 +3,9 @@
 //! It lives in `deploy-core` (so that `deploy-rollback` never depends on
 //! `deploy-bluegreen`, which implements it) and is re-exported here with its types.
 
-pub use deploy_core::{BoxError as DeployerError, Deployer, RedeployReport, ReleaseRef};
+pub use deploy_core::{
+    BoxError as DeployerError, Deployer, RedeployMethod, RedeployReport, ReleaseRef,
+};
 
 use crate::history::DeploymentRecord;
 

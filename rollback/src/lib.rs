@@ -105,7 +105,9 @@ pub use backup::{
     BackupManifest, BackupRequest, BackupStore, NoProgress, Phase, Progress, ProgressEvent,
     RetentionPolicy,
 };
-pub use deployer::{release_ref, Deployer, DeployerError, RedeployReport, ReleaseRef};
+pub use deployer::{
+    release_ref, Deployer, DeployerError, RedeployMethod, RedeployReport, ReleaseRef,
+};
 pub use environment::Environment;
 pub use error::{Error, ForeignError, Result};
 pub use git::{revert_blocking, GitCredentials, GitRevertRequest, RevertOutcome};

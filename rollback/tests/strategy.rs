@@ -12,7 +12,7 @@ use deploy_rollback::strategy::{
 };
 use deploy_rollback::{
     DeployStatus, Deployer, DeployerError, DeploymentRecord, Environment, Error, History,
-    HistoryFilter, RedeployReport, ReleaseRef, RollbackPolicy, RollbackStrategy,
+    HistoryFilter, RedeployMethod, RedeployReport, ReleaseRef, RollbackPolicy, RollbackStrategy,
 };
 
 /// A deployer that records what it was asked to redeploy.
@@ -29,11 +29,10 @@ impl Deployer for RecordingDeployer {
         if self.fail {
             return Err("slot green did not become healthy".into());
         }
-        Ok(RedeployReport {
-            release: release.release.clone(),
-            warm_switch: true,
-            details: serde_json::json!({ "slot": "blue" }),
-        })
+        Ok(
+            RedeployReport::new(release.release.as_str(), RedeployMethod::WarmSwitch)
+                .with_details(serde_json::json!({ "slot": "blue" })),
+        )
     }
 }
 

@@ -40,7 +40,8 @@ use chrono::Utc;
 use deploy_core::url::Url;
 use deploy_core::{
     error_chain, BoxError, DeployStage, DeployStatus, Deployer, DeploymentOutcome,
-    DeploymentRecorder, Event, EventSink, NoHistory, NullSink, RedeployReport, Release, ReleaseRef,
+    DeploymentRecorder, Event, EventSink, NoHistory, NullSink, RedeployMethod, RedeployReport,
+    Release, ReleaseRef,
 };
 use deploy_gates::{GateFactory, Plan, Registry, Report, Runner};
 use tracing::{info, warn};

@@ -445,13 +445,14 @@ impl Orchestrator {
                     .unwrap_or_else(|| "its gates did not pass".to_owned()),
             });
         }
-        let warm =
-            report.timings.container_start.is_zero() && report.result == OperationResult::Succeeded;
+        let method = if report.result == OperationResult::Unchanged {
+            RedeployMethod::AlreadyLive
+        } else if report.timings.container_start.is_zero() {
+            RedeployMethod::WarmSwitch
+        } else {
+            RedeployMethod::Started
+        };
         let details = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
-        Ok(RedeployReport {
-            release: release.release.clone(),
-            warm_switch: warm,
-            details,
-        })
+        Ok(RedeployReport::new(release.release.as_str(), method).with_details(details))
     }
 }

@@ -26,8 +26,8 @@ use deploy_rollback::strategy::{
 use deploy_rollback::{
     BackupManifest, BackupRequest, BackupStore, Confirmation, DeployStatus, Deployer,
     DeployerError, DeploymentRecord, Environment, GitCredentials, GitRevertRequest, History,
-    HistoryFilter, PgConnection, PgTools, RedeployReport, ReleaseRef, RestoreOutcome,
-    RestoreRequest, RetentionPolicy, RevertOutcome, RollbackOutcome, RollbackPlan,
+    HistoryFilter, PgConnection, PgTools, RedeployMethod, RedeployReport, ReleaseRef,
+    RestoreOutcome, RestoreRequest, RetentionPolicy, RevertOutcome, RollbackOutcome, RollbackPlan,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odoo_deploy::cli;

@@ -166,14 +166,10 @@ pub(crate) fn outcome_text(o: &RollbackOutcome) -> String {
         text.push_str(&format!("  live      {live}\n"));
     }
     if let OutcomeDetail::Redeployed(report) = &o.detail {
-        // The orchestrator's own report says when there was nothing to do.
-        let unchanged = report.details.get("result").and_then(Value::as_str) == Some("unchanged");
-        let how = if report.warm_switch {
-            "traffic switched back to the warm slot"
-        } else if unchanged {
-            "it was live already: nothing changed"
-        } else {
-            "its slot was started and gated, then traffic switched"
+        let how = match report.method {
+            RedeployMethod::WarmSwitch => "traffic switched back to the warm slot",
+            RedeployMethod::AlreadyLive => "it was live already: nothing changed",
+            RedeployMethod::Started => "its slot was started and gated, then traffic switched",
         };
         text.push_str(&format!("  how       {how}\n"));
     }
