@@ -56,13 +56,26 @@ pub fn colour_stdout() -> bool {
 /// An error and its causes, joined with `: `, each once.
 pub use deploy_core::error_chain;
 
-/// Who runs the command, when `--operator` is not given: `$USER`, else `$LOGNAME`, else
-/// the name `/etc/passwd` gives the process's user id (cron jobs and containers often
-/// set neither variable), else `uid-N`, else `unknown`.
+/// The variables in which CI systems name who started a pipeline, in the order they
+/// are asked: GitHub Actions, GitLab CI, Buildkite, CircleCI, Drone, Woodpecker.
+pub const CI_ACTOR_VARS: [&str; 6] = [
+    "GITHUB_ACTOR",
+    "GITLAB_USER_LOGIN",
+    "BUILDKITE_BUILD_CREATOR",
+    "CIRCLE_USERNAME",
+    "DRONE_COMMIT_AUTHOR",
+    "CI_COMMIT_AUTHOR",
+];
+
+/// Who runs the command, when `--operator` is not given: the CI's actor when a CI sets
+/// one ([`CI_ACTOR_VARS`]: in a pipeline `$USER` is the runner's account), else `$USER`,
+/// else `$LOGNAME`, else the name `/etc/passwd` gives the process's user id (cron jobs and
+/// containers often set neither variable), else `uid-N`, else `unknown`.
 #[must_use]
 pub fn default_operator() -> String {
-    ["USER", "LOGNAME"]
+    CI_ACTOR_VARS
         .iter()
+        .chain(["USER", "LOGNAME"].iter())
         .filter_map(|name| std::env::var(name).ok())
         .map(|value| value.trim().to_owned())
         .find(|value| !value.is_empty())

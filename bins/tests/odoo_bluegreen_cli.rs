@@ -661,6 +661,7 @@ async fn status_exits_0_for_a_healthy_stack_whose_image_sends_no_release_header(
         .env_remove("USER")
         .env_remove("LOGNAME")
         .env_remove("ODOO_BLUEGREEN_OPERATOR")
+        .envs(odoo_deploy::cli::CI_ACTOR_VARS.map(|v| (v, "")))
         .env_remove("ODOO_BLUEGREEN_PAUSE_AT")
         .stdin(Stdio::null())
         .output()

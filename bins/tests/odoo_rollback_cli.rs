@@ -588,13 +588,13 @@ fn prune_dry_run_changes_nothing_and_the_history_protects_pre_deploy_backups() {
 const PLAIN_LOG: &str = "\
 timestamp | stack | version | env | status | operator
 2025-03-01 10:00:00 | shop | 17.0.1 | production | started | ci
-2025-03-01 10:05:00 | shop | 17.0.1 | production | succeeded | ci
+2025-03-01 10:05:00 | shop | 17.0.1 | prod | succeeded | ci
 2025-03-02 10:00:00 | shop | 17.0.2 | production | started | ci
 2025-03-02 10:04:00 | shop | 17.0.2 | production | failed | ci
 2025-03-02 10:06:00 | shop | 17.0.2 | production | rolled back | alice
 2025-03-03 09:00:00 | shop | 17.0.3 | production | started | ci
 2025-03-03 09:02:00 | shop | 17.0.3 | production | succeeded | ci
-2025-03-03 09:00:00 | crm | 1.0 | staging | success | bob
+2025-03-03 09:00:00 | crm | 1.0 | stg | success | bob
 ";
 
 fn imported_history(tmp: &Path) -> PathBuf {
@@ -644,7 +644,13 @@ fn history_import_export_filters_and_figures() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["release"], "17.0.2");
     assert_eq!(failed[0]["timestamp"], "2025-03-02T10:04:00.000Z");
+    // The log wrote `prod` and `stg`: stored as `production` and `staging`, and the
+    // filter takes either spelling.
     assert_eq!(list(&["--env", "staging"]).len(), 1);
+    assert_eq!(list(&["--env", "stg"]).len(), 1);
+    let production = list(&["--env", "prod"]);
+    assert_eq!(production.len(), 7);
+    assert!(production.iter().all(|r| r["environment"] == "production"));
     assert_eq!(list(&["--since", "2025-03-03"]).len(), 3);
     assert_eq!(
         list(&["--since", "2025-03-02T10:05:00Z", "--stack", "shop"]).len(),

@@ -9,19 +9,24 @@ use crate::Error;
 
 /// The environment a deployment runs in.
 ///
-/// Written in lower case everywhere: `"dev"`, `"staging"`, `"uat"`, `"production"`.
-/// [`FromStr`] also accepts any letter case (but no aliases such as `prod`, so one
-/// environment has one spelling in configuration and history files).
+/// Written in lower case everywhere: `"dev"`, `"staging"`, `"uat"`, `"production"`: the
+/// one canonical name that configuration, history files and reports store. Reading
+/// ([`FromStr`], and deserializing from TOML or JSON) also accepts, in any letter case,
+/// the names operators use: `prod`, `prd`, `live` for production; `stg`, `stage`,
+/// `preprod` for staging; `test`, `qa`, `acceptance` for UAT; `develop`, `development`
+/// for dev.
 ///
 /// ```
 /// use deploy_core::Environment;
 ///
-/// let env: Environment = "production".parse()?;
+/// let env: Environment = "prod".parse()?;
 /// assert!(env.is_production());
+/// assert_eq!(env.to_string(), "production");
+/// assert_eq!("STG".parse::<Environment>()?, Environment::Staging);
 /// assert_eq!(Environment::Uat.to_string(), "uat");
 /// # Ok::<(), deploy_core::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     /// Development.
@@ -54,6 +59,21 @@ impl Environment {
         }
     }
 
+    /// The other names each environment is known by, as [`FromStr`] accepts them.
+    pub const ALIASES: [(&'static str, Environment); 11] = [
+        ("prod", Environment::Production),
+        ("prd", Environment::Production),
+        ("live", Environment::Production),
+        ("stg", Environment::Staging),
+        ("stage", Environment::Staging),
+        ("preprod", Environment::Staging),
+        ("test", Environment::Uat),
+        ("qa", Environment::Uat),
+        ("acceptance", Environment::Uat),
+        ("develop", Environment::Dev),
+        ("development", Environment::Dev),
+    ];
+
     /// Whether this is [`Environment::Production`].
     #[must_use]
     pub const fn is_production(self) -> bool {
@@ -70,18 +90,31 @@ impl fmt::Display for Environment {
 impl FromStr for Environment {
     type Err = Error;
 
-    /// Parses an environment name in any letter case.
+    /// Parses an environment name or one of its [aliases](Environment::ALIASES), in
+    /// any letter case, around blanks.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownEnvironment`] for anything else.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim();
         Environment::ALL
             .into_iter()
-            .find(|env| env.as_str().eq_ignore_ascii_case(s))
+            .map(|env| (env.as_str(), env))
+            .chain(Environment::ALIASES)
+            .find(|(spelling, _)| spelling.eq_ignore_ascii_case(name))
+            .map(|(_, env)| env)
             .ok_or_else(|| Error::UnknownEnvironment {
                 value: s.to_owned(),
             })
+    }
+}
+
+impl<'de> Deserialize<'de> for Environment {
+    /// As [`FromStr`]: a canonical name or an alias.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -101,9 +134,20 @@ mod tests {
     }
 
     #[test]
-    fn from_str_rejects_unknown() {
-        let err = "prod".parse::<Environment>().unwrap_err();
-        assert!(matches!(err, Error::UnknownEnvironment { ref value } if value == "prod"));
+    fn from_str_takes_the_names_operators_use_and_rejects_others() {
+        for (text, want) in [
+            ("prod", Environment::Production),
+            ("Production", Environment::Production),
+            (" stg ", Environment::Staging),
+            ("staging", Environment::Staging),
+            ("UAT", Environment::Uat),
+            ("test", Environment::Uat),
+            ("dev", Environment::Dev),
+        ] {
+            assert_eq!(text.parse::<Environment>().unwrap(), want, "{text}");
+        }
+        let err = "prodd".parse::<Environment>().unwrap_err();
+        assert!(matches!(err, Error::UnknownEnvironment { ref value } if value == "prodd"));
     }
 
     #[test]
@@ -128,6 +172,8 @@ mod tests {
         }
         let doc: Doc = toml::from_str("env = \"staging\"").unwrap();
         assert_eq!(doc.env, Environment::Staging);
-        assert!(toml::from_str::<Doc>("env = \"qa\"").is_err());
+        let doc: Doc = toml::from_str("env = \"prod\"").unwrap();
+        assert_eq!(doc.env, Environment::Production);
+        assert!(toml::from_str::<Doc>("env = \"moon\"").is_err());
     }
 }

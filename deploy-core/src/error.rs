@@ -36,7 +36,7 @@ pub enum Error {
     },
 
     /// A string is not an environment name (`dev`, `staging`, `uat`, `production`).
-    #[error("unknown environment `{value}`: expected `dev`, `staging`, `uat` or `production`")]
+    #[error("unknown environment `{value}`: expected `dev`, `staging`, `uat` or `production` (or prod, stg, test...)")]
     UnknownEnvironment {
         /// The string that was given.
         value: String,

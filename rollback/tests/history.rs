@@ -434,9 +434,18 @@ fn plain_logs_as_teams_keep_them() {
         "2024-05-01T10:00:00Z | shop | 16.0.1 | production | succeeded | alice\n\
          2024-05-02T08:00:00Z | shop | 16.0.2 | production | rolled_back | bob\n"
     );
+    // The names operators write are read, and stored canonically.
+    let aliased = parse_plain_log(
+        "2024-05-03 09:00 | shop | 16.0.3 | prod | ok | carol\n\
+         2024-05-03 10:00 | shop | 16.0.3 | stg | ok | carol\n",
+    )
+    .unwrap();
+    assert_eq!(aliased[0].environment, Environment::Production);
+    assert_eq!(aliased[1].environment, Environment::Staging);
+    assert!(to_plain_log(&aliased).contains("| production | succeeded | carol"));
     for (bad, line) in [
         ("2024-05-01 | shop | 1 | production | ok\n", 1),
-        ("\n2024-05-01 10:00 | shop | 1 | prod | ok | a\n", 2),
+        ("\n2024-05-01 10:00 | shop | 1 | moon | ok | a\n", 2),
         (
             "2024-05-01 10:00 | shop | 1 | production | deployed | a\n",
             1,

@@ -98,8 +98,9 @@ pub(crate) struct Cli {
     /// No progress on stderr.
     #[arg(long, short = 'q', global = true)]
     pub(crate) quiet: bool,
-    /// Who runs this (lock holder, journal, history); default: $USER, else $LOGNAME,
-    /// else the user name of the process's uid.
+    /// Who runs this (lock holder, journal, history); default: the CI's actor
+    /// ($GITHUB_ACTOR, $GITLAB_USER_LOGIN, ...), else $USER, else $LOGNAME, else the user
+    /// name of the process's uid.
     #[arg(long, env = "ODOO_BLUEGREEN_OPERATOR", global = true)]
     operator: Option<String>,
     #[command(subcommand)]
