@@ -236,24 +236,9 @@ impl Progress for TransferProgress {
 // ---------------------------------------------------------------------------------
 // Formats.
 
-/// A size for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
-#[must_use]
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for next in &UNITS[1..] {
-        if value < 1024.0 {
-            break;
-        }
-        value /= 1024.0;
-        unit = next;
-    }
-    format!("{value:.1} {unit}")
-}
+/// A size for people: `512 B`, `1.5 KiB`, `3.2 GiB` (deploy-rollback's, so that the
+/// backup stage's summary and the bars say sizes alike).
+pub use deploy_rollback::backup::human_size as bytes;
 
 /// A duration for people: `250 ms`, `1.25 s`, `3m 05s`, `2h 10m`.
 #[must_use]

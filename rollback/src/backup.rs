@@ -1094,6 +1094,33 @@ impl BackupStore {
     }
 }
 
+/// A size for people: `512 B`, `1.5 KiB`, `3.2 GiB` (binary units, one decimal).
+///
+/// ```
+/// use deploy_rollback::backup::human_size;
+///
+/// assert_eq!(human_size(512), "512 B");
+/// assert_eq!(human_size(1536), "1.5 KiB");
+/// assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+/// ```
+#[must_use]
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for next in &UNITS[1..] {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -181,7 +181,7 @@ impl BackupStage {
         let summary = format!(
             "pre-deploy backup {} complete ({}, {contents}) in {:.1} s",
             manifest.id,
-            human_bytes(manifest.size()),
+            crate::backup::human_size(manifest.size()),
             took.as_secs_f64()
         );
         ctx.events.emit(
@@ -320,20 +320,5 @@ fn phase_text(phase: Phase) -> &'static str {
         Phase::RestoreDatabase => "restoring the database",
         Phase::RestoreFilestore => "restoring the filestore",
         Phase::Swap => "swapping the databases",
-    }
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }

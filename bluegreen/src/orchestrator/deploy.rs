@@ -45,11 +45,7 @@ impl Orchestrator {
         self.record(&run, DeployStatus::Started, request).await;
         let result = self.deploy_locked(&mut run, request).await;
         let status = match &result {
-            Ok(_) => match run.report.result {
-                OperationResult::Succeeded | OperationResult::Unchanged => DeployStatus::Succeeded,
-                OperationResult::Refused => DeployStatus::Failed,
-                OperationResult::RolledBack => DeployStatus::RolledBack,
-            },
+            Ok(_) => deploy_status(run.report.result),
             Err(e) => {
                 self.record_error(&mut run, request, e).await;
                 DeployStatus::Failed

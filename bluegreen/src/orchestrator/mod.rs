@@ -674,11 +674,7 @@ impl Orchestrator {
     /// Records the deploy's result (succeeded, failed, rolled back) from its report;
     /// returns the status recorded.
     async fn record_result(&self, run: &Run, request: &DeployRequest) -> DeployStatus {
-        let status = match run.report.result {
-            OperationResult::Succeeded | OperationResult::Unchanged => DeployStatus::Succeeded,
-            OperationResult::Refused => DeployStatus::Failed,
-            OperationResult::RolledBack => DeployStatus::RolledBack,
-        };
+        let status = deploy_status(run.report.result);
         self.record(run, status, request).await;
         status
     }
@@ -794,6 +790,15 @@ impl Orchestrator {
             timeout: self.config.deploy.verify_timeout,
             ..VerifyOptions::default()
         }
+    }
+}
+
+/// The history's status of a deploy that ended with `result`.
+fn deploy_status(result: OperationResult) -> DeployStatus {
+    match result {
+        OperationResult::Succeeded | OperationResult::Unchanged => DeployStatus::Succeeded,
+        OperationResult::Refused => DeployStatus::Failed,
+        OperationResult::RolledBack => DeployStatus::RolledBack,
     }
 }
 

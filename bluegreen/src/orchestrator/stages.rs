@@ -34,7 +34,7 @@ pub struct DeployPlan {
     pub release: String,
     /// The image.
     pub image: String,
-    /// The slot serving now, if Docker and the proxy could be read.
+    /// The slot taking all traffic now, if Docker and the proxy could be read and one does.
     pub serving: Option<Slot>,
     /// The slot the release would start in.
     pub target: Option<Slot>,
@@ -68,20 +68,16 @@ impl Orchestrator {
     /// [`Error::Config`] for a bad request.
     pub async fn plan(&self, request: &DeployRequest) -> Result<DeployPlan> {
         request.validate()?;
-        let (serving, unreadable) = match self.observe().await {
-            Ok(observed) => (
-                observed
-                    .traffic
-                    .serving()
-                    .or_else(|| observed.slots.running().first().copied()),
-                None,
-            ),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        let target = match (&unreadable, serving) {
-            (None, Some(live)) => Some(live.other()),
-            (None, None) => Some(Slot::Blue),
-            (Some(_), _) => None,
+        // The slot the deploy would start in: the other one than the live slot, decided
+        // as the deploy decides it (split traffic: the one that served before), without
+        // repairing anything.
+        let (serving, target, unreadable) = match self.observe().await {
+            Ok(observed) => {
+                let serving = observed.traffic.serving();
+                let live = serving.unwrap_or_else(|| super::reconcile::choose_keeper(&observed));
+                (serving, Some(live.other()), None)
+            }
+            Err(e) => (None, None, Some(error_chain(&e))),
         };
         let mut stages = Vec::new();
         let builtin = |at: &str, name: &str, settings: Vec<(String, String)>| PlannedStage {
