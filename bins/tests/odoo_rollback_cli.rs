@@ -1298,10 +1298,11 @@ fn usage_errors_exit_2() {
             vec![],
             "--since",
         ),
+        // `prod` is an accepted name for production now; an unknown one is refused.
         (
-            vec!["history", "--history", dir, "--env", "prod"],
+            vec!["history", "--history", dir, "--env", "moon"],
             vec![],
-            "prod",
+            "moon",
         ),
         (
             vec!["previous", "--history", dir, "--stack", "shop"],
