@@ -632,7 +632,8 @@ async fn a_deploy_killed_in_its_pre_switch_gates_is_never_rolled_back_to() {
 }
 
 /// Seen with real Odoo 18 containers: `status` exited 3 for every healthy stack whose
-/// image sends no `X-Odoo-Release`, so monitoring on its exit code alarmed for ever.
+/// image sends no `X-Odoo-Release`, so monitoring on its exit code alarmed for ever. The
+/// generated proxy configuration now names the slot that answered, which `status` shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_exits_0_for_a_healthy_stack_whose_image_sends_no_release_header() {
     let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
@@ -684,11 +685,18 @@ async fn status_exits_0_for_a_healthy_stack_whose_image_sends_no_release_header(
     let status = json(&out);
     assert_eq!(status["health"], "ok", "{status:#}");
     assert_eq!(status["problems"], Value::Array(vec![]), "{status:#}");
+    // The image names no release, the generated HAProxy configuration names the slot.
+    let through = status["through_proxy"].as_array().unwrap();
+    let serving = format!("slot {}", status["serving"].as_str().unwrap());
     assert!(
-        notes(&status)
+        !through.is_empty() && through.iter().all(|pair| pair[0] == serving.as_str()),
+        "{status:#}"
+    );
+    assert!(
+        !notes(&status)
             .iter()
-            .any(|n| n.contains("carry no X-Odoo-Release header")),
-        "it says what it cannot verify: {status:#}"
+            .any(|n| n.contains("X-Odoo-Release") || n.contains("X-Deploy-Slot")),
+        "nothing to say about verification: {status:#}"
     );
 
     // Nothing to roll back to: the documented 1, as in odoo-rollback.

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use deploy_bluegreen::switch::{Backend, TrafficSwitch};
-use deploy_bluegreen::verify::{verify_release, VerifyOptions};
+use deploy_bluegreen::verify::{verify_release, Expected, VerifyOptions};
 use deploy_bluegreen::Slot;
 use util::{
     fake_image, load_while, HaproxyProc, NginxKind, NginxProc, ProxyChoice, ReleaseServer,
@@ -213,7 +213,9 @@ async fn switches(
             ..VerifyOptions::default()
         };
         let verify_started = Instant::now();
-        let verified = verify_release(url, release, &options).await.unwrap();
+        let verified = verify_release(url, &Expected::release(release), &options)
+            .await
+            .unwrap();
         latencies.push(verify_started.duration_since(started) + verified.latency);
         tokio::time::sleep(settings.gap).await;
     }

@@ -266,6 +266,10 @@ pub enum ProxyDriver {
     Haproxy {
         /// The admin socket (`stats socket ... level admin`).
         admin_socket: PathBuf,
+        /// The `haproxy.cfg` HAProxy runs, when the stack file names it: `status` and
+        /// `deploy --dry-run` read it to tell whether responses are marked with the
+        /// slot before any slot serves.
+        config: Option<PathBuf>,
     },
     /// Traefik through its dynamic file.
     Traefik(TraefikOptions),
@@ -282,12 +286,55 @@ impl ProxyConfig {
         }
     }
 
+    /// Whether the proxy's own configuration marks responses with the slot that
+    /// answered ([`SLOT_HEADER`](crate::verify::SLOT_HEADER)), read from the file the
+    /// stack file names: nginx's main configuration, HAProxy's `config`; Traefik's
+    /// dynamic file is written by the switch and always does. `None` when there is no
+    /// file to read (HAProxy without `config`) or it cannot be read.
+    #[must_use]
+    pub fn configured_marking(&self) -> Option<bool> {
+        let file = match &self.driver {
+            ProxyDriver::Nginx(options) => &options.main_conf,
+            ProxyDriver::Haproxy { config, .. } => config.as_ref()?,
+            ProxyDriver::Traefik(_) => return Some(true),
+        };
+        let text = std::fs::read_to_string(file).ok()?;
+        let header = crate::verify::SLOT_HEADER.to_ascii_lowercase();
+        Some(text.lines().any(|line| {
+            let line = line.trim_start();
+            !line.starts_with('#') && line.to_ascii_lowercase().contains(&header)
+        }))
+    }
+
+    /// The exact change that makes this proxy mark responses with the slot that
+    /// answered, for a configuration written by hand.
+    #[must_use]
+    pub fn marking_fix(&self) -> String {
+        let header = crate::verify::SLOT_HEADER;
+        match &self.driver {
+            ProxyDriver::Haproxy { .. } => format!(
+                "add `http-response set-header {header} %[srv_name]` to the backends {} and {} of haproxy.cfg and reload HAProxy (`odoo-bluegreen proxy-config` prints the whole file)",
+                crate::switch::haproxy::HTTP_BACKEND,
+                crate::switch::haproxy::REALTIME_BACKEND
+            ),
+            ProxyDriver::Nginx(options) => format!(
+                "add `add_header {header} ${}_served_by always;` to every location of the server block that proxies to the slots (the managed file {} maps the variable) and reload nginx (`odoo-bluegreen proxy-config` prints the server block)",
+                options.name,
+                options.managed_file.display()
+            ),
+            ProxyDriver::Traefik(options) => format!(
+                "let Traefik load the dynamic file {} again (its routers mark responses while one slot takes all traffic)",
+                options.file.display()
+            ),
+        }
+    }
+
     /// A switch driving this proxy.
     #[must_use]
     pub fn build_switch(&self) -> Arc<dyn TrafficSwitch> {
         match &self.driver {
             ProxyDriver::Nginx(options) => Arc::new(NginxSwitch::new(options.clone())),
-            ProxyDriver::Haproxy { admin_socket } => Arc::new(HaproxySwitch::new(admin_socket)),
+            ProxyDriver::Haproxy { admin_socket, .. } => Arc::new(HaproxySwitch::new(admin_socket)),
             ProxyDriver::Traefik(options) => Arc::new(TraefikSwitch::new(options.clone())),
         }
     }
@@ -600,6 +647,8 @@ struct RawNginx {
 #[serde(deny_unknown_fields)]
 struct RawHaproxy {
     admin_socket: PathBuf,
+    #[serde(default)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -898,6 +947,7 @@ fn proxy(raw: RawProxy, base: &Path) -> Result<ProxyConfig> {
             let h = raw.haproxy.ok_or_else(|| missing("haproxy"))?;
             ProxyDriver::Haproxy {
                 admin_socket: resolve_path(base, &h.admin_socket),
+                config: h.config.as_deref().map(|c| resolve_path(base, c)),
             }
         }
         "traefik" => {
@@ -1114,7 +1164,7 @@ mod tests {
         assert_eq!(config.state_dir, Path::new("/etc/odoo/.odoo-bluegreen"));
         assert_eq!(config.deploy, DeploySettings::default());
         match &config.proxy.driver {
-            ProxyDriver::Haproxy { admin_socket } => {
+            ProxyDriver::Haproxy { admin_socket, .. } => {
                 assert_eq!(admin_socket, Path::new("/etc/odoo/run/admin.sock"));
             }
             other => panic!("{other:?}"),

@@ -204,11 +204,13 @@ pub enum Error {
 
     /// Verification through the proxy did not see enough consecutive responses from the
     /// intended release before the timeout.
-    #[error("{url}: release {expected} not seen {needed} times in a row within {waited:?} (seen: {seen:?})")]
+    #[error(
+        "{url}: {expected} not seen {needed} times in a row within {waited:?} (seen: {seen:?})"
+    )]
     VerifyTimeout {
         /// The URL requested through the proxy.
         url: String,
-        /// The release label expected in `X-Odoo-Release`.
+        /// What was expected: the release (`X-Odoo-Release`) and its slot (`X-Deploy-Slot`).
         expected: String,
         /// How many consecutive matching responses were needed.
         needed: u32,

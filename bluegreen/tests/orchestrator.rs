@@ -21,7 +21,7 @@ use deploy_bluegreen::orchestrator::{
     DeployRequest, Operation, OperationResult, RollbackRequest, StackHealth, Stage, Step, StepHook,
     SwitchRequest,
 };
-use deploy_bluegreen::verify::{verify_release, VerifyOptions};
+use deploy_bluegreen::verify::{verify_release, Expected, VerifyOptions};
 use deploy_bluegreen::{Error, Slot};
 use deploy_gates::testing::{ScriptedGate, Step as ScriptStep};
 use deploy_gates::{Gate, GateFactory, GateKind, Registry};
@@ -38,7 +38,7 @@ async fn expect_release(stack: &TestStack, release: &str) {
         timeout: Duration::from_secs(10),
         ..VerifyOptions::default()
     };
-    if let Err(e) = verify_release(&stack.url(), release, &options).await {
+    if let Err(e) = verify_release(&stack.url(), &Expected::release(release), &options).await {
         panic!("through the proxy: {e}\n{}", stack.diagnostics());
     }
 }

@@ -15,7 +15,7 @@ use deploy_bluegreen::switch::haproxy::HaproxySwitch;
 use deploy_bluegreen::switch::nginx::{NginxOptions, NginxSwitch};
 use deploy_bluegreen::switch::traefik::{TraefikOptions, TraefikSwitch};
 use deploy_bluegreen::switch::{AdminState, Backend, SwitchMethod, TrafficSwitch};
-use deploy_bluegreen::verify::{verify_release, VerifyOptions};
+use deploy_bluegreen::verify::{verify_release, Expected, VerifyOptions};
 use deploy_bluegreen::{Error, Slot};
 use util::{HaproxyProc, NginxKind, NginxProc, ReleaseServer};
 
@@ -28,7 +28,7 @@ fn verify_options() -> VerifyOptions {
 }
 
 async fn expect_release(url: &str, release: &str, logs: impl Fn() -> String) -> Duration {
-    match verify_release(url, release, &verify_options()).await {
+    match verify_release(url, &Expected::release(release), &verify_options()).await {
         Ok(report) => report.latency,
         Err(e) => panic!("through {url}: {e}\n{}", logs()),
     }

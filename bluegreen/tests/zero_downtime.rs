@@ -19,7 +19,7 @@ use deploy_test_support as util;
 use std::time::{Duration, Instant};
 
 use deploy_bluegreen::switch::{Backend, TrafficSwitch};
-use deploy_bluegreen::verify::{verify_release, VerifyOptions};
+use deploy_bluegreen::verify::{verify_release, Expected, VerifyOptions};
 use deploy_bluegreen::Slot;
 use util::{load_while, HaproxyProc, LoadReport, NginxKind, NginxProc, ReleaseServer};
 
@@ -60,7 +60,9 @@ async fn switch_under_load(
                 interval: Duration::ZERO,
                 ..VerifyOptions::default()
             };
-            let verified = verify_release(url, release, &options).await.unwrap();
+            let verified = verify_release(url, &Expected::release(release), &options)
+                .await
+                .unwrap();
             // From the switch call until the first of 20 consecutive new-slot answers.
             latencies.push(switched + verified.latency);
             tokio::time::sleep(SETTLE).await;

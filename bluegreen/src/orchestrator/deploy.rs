@@ -515,7 +515,8 @@ impl Orchestrator {
         if self.config.deploy.verify_release {
             let options = self.verify_options();
             let verify_started = Instant::now();
-            match verify_release(self.config.proxy.url.as_str(), &new.release, &options).await {
+            let expected = Expected::new(&new.release, new.slot);
+            match verify_release(self.config.proxy.url.as_str(), &expected, &options).await {
                 Ok(report) => {
                     if let Some(started) = switch_started {
                         run.report.timings.switch_visible =
@@ -586,7 +587,7 @@ impl Orchestrator {
         if self.config.deploy.verify_release {
             if let Err(e) = verify_release(
                 self.config.proxy.url.as_str(),
-                &old.release,
+                &Expected::new(&old.release, old.slot),
                 &self.verify_options(),
             )
             .await

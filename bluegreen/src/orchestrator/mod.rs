@@ -56,7 +56,7 @@ use crate::journal::{Journal, JournalEntry};
 use crate::lock::{hostname, LockHolder, StackLock};
 use crate::slot::{ContainerInfo, Slot, SlotState};
 use crate::switch::{Backend, TrafficState, TrafficSwitch};
-use crate::verify::{sample_releases, verify_release, VerifyOptions};
+use crate::verify::{sample_releases, verify_release, Expected, VerifyOptions};
 
 mod deploy;
 mod gates;

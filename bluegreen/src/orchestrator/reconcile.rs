@@ -88,9 +88,10 @@ impl Orchestrator {
                 return;
             }
         };
+        let expected = Expected::new(&live.release, live.slot);
         let wrong = sample
             .iter()
-            .any(|(label, _)| label != &live.release && !label.starts_with('<'));
+            .any(|(label, _)| !expected.matches(label) && !label.starts_with('<'));
         if !wrong {
             return;
         }

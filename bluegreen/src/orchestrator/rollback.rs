@@ -210,7 +210,7 @@ impl Orchestrator {
             let verify_started = Instant::now();
             let report = verify_release(
                 self.config.proxy.url.as_str(),
-                &target.release,
+                &Expected::new(&target.release, target.slot),
                 &self.verify_options(),
             )
             .await?;

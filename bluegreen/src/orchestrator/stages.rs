@@ -43,6 +43,12 @@ pub struct DeployPlan {
     pub unreadable: Option<String>,
     /// The pipeline, in order.
     pub stages: Vec<PlannedStage>,
+    /// What would make the deploy fail whatever the release does, with the fix (e.g. a
+    /// proxy that does not mark responses with the slot, for an image that does not
+    /// send its release).
+    pub problems: Vec<String>,
+    /// What the operator should know (the verification relies on the image's header).
+    pub notes: Vec<String>,
 }
 
 impl Orchestrator {
@@ -168,6 +174,12 @@ impl Orchestrator {
             ],
         ));
         stages.extend(added(StagePoint::Finish));
+        let (mut problems, mut notes) = (Vec::new(), Vec::new());
+        match self.check_marking().await {
+            (crate::verify::Marking::Unmarked, Some(message)) => problems.push(message),
+            (_, Some(message)) => notes.push(message),
+            (_, None) => {}
+        }
         Ok(DeployPlan {
             stack: self.config.stack.clone(),
             release: request.label().to_owned(),
@@ -176,6 +188,8 @@ impl Orchestrator {
             target,
             unreadable,
             stages,
+            problems,
+            notes,
         })
     }
 

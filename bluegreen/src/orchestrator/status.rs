@@ -14,7 +14,9 @@ use crate::journal::JournalEntry;
 use crate::lock::{LockState, StackLock};
 use crate::slot::{ContainerInfo, ContainerStatus, Slot, SlotState};
 use crate::switch::{AdminState, ProxyKind, TrafficState};
-use crate::verify::{sample_releases, NO_RELEASE, RELEASE_HEADER};
+use crate::verify::{
+    judge_marking, sample_releases, Expected, Marking, NO_RELEASE, RELEASE_HEADER, SLOT_HEADER,
+};
 
 /// Whether the stack serves as it should.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +136,47 @@ impl Orchestrator {
             .map(slot_release))
     }
 
+    /// Whether the verification after the next switch can tell who answers through the
+    /// proxy: a few requests through it, then the proxy's configuration file. With
+    /// `Some`, what to tell the operator, with the fix; whether it is a problem (the
+    /// verification cannot pass) or a note.
+    pub async fn check_marking(&self) -> (Marking, Option<String>) {
+        let config = self.config();
+        let sample = sample_releases(
+            config.proxy.url.as_str(),
+            &config.slots.health_path,
+            3,
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_or_default();
+        let marking = judge_marking(&sample, config.proxy.configured_marking());
+        let message = self.marking_message(&marking);
+        (marking, message)
+    }
+
+    /// What to say about `marking` (nothing when the proxy marks the slot, or the
+    /// verification is off).
+    fn marking_message(&self, marking: &Marking) -> Option<String> {
+        let config = self.config();
+        if !config.deploy.verify_release {
+            return None;
+        }
+        let fix = config.proxy.marking_fix();
+        match marking {
+            Marking::Slot => None,
+            Marking::ReleaseOnly => Some(format!(
+                "responses through the proxy carry the image's {RELEASE_HEADER} but no {SLOT_HEADER} from the proxy: the next switch is verified only if the new image sends {RELEASE_HEADER} too; to verify any image, {fix}"
+            )),
+            Marking::Unmarked => Some(format!(
+                "responses through the proxy carry neither {SLOT_HEADER} (set by the proxy) nor {RELEASE_HEADER} (set by the image): the verification after the next switch cannot pass, and the deploy would be rolled back; fix: {fix}, or set verify_release = false in [deploy]"
+            )),
+            Marking::Unknown(why) => Some(format!(
+                "cannot tell whether responses through the proxy say which slot answered ({why}); the generated configurations set {SLOT_HEADER}; name HAProxy's configuration file as [proxy.haproxy] config to have it checked"
+            )),
+        }
+    }
+
     /// Reads the stack's state: containers, the proxy's routing, a few requests through
     /// the proxy, each running slot's readiness, the lock and the journal. Changes
     /// nothing and takes no lock; what cannot be read is reported as a problem.
@@ -201,10 +244,14 @@ impl Orchestrator {
                                 ));
                             }
                         }
-                        match judge_sample(&through_proxy, &info.release) {
+                        let expected = Expected::new(&info.release, slot);
+                        match judge_sample(&through_proxy, &expected) {
                             SampleVerdict::Matches | SampleVerdict::Empty => {}
+                            // With verification on, the marking note below says it
+                            // with the fix.
+                            SampleVerdict::Unmarked if config.deploy.verify_release => {}
                             SampleVerdict::Unmarked => notes.push(format!(
-                                "responses through the proxy carry no {RELEASE_HEADER} header, so which release answers cannot be verified (the routing and slot {slot}'s own answer were checked); an image that sends it, e.g. the fake's --release, makes it verifiable"
+                                "responses through the proxy carry neither {SLOT_HEADER} nor {RELEASE_HEADER}, so which release answers cannot be verified (the routing and slot {slot}'s own answer were checked)"
                             )),
                             SampleVerdict::Other => problems.push(format!(
                                 "requests through the proxy reach {}, not only release {} of slot {slot}",
@@ -215,6 +262,13 @@ impl Orchestrator {
                     }
                 },
             }
+        }
+
+        if let Some(note) = self.marking_message(&judge_marking(
+            &through_proxy,
+            config.proxy.configured_marking(),
+        )) {
+            notes.push(note);
         }
 
         let lock = match StackLock::inspect(&config.state_dir, &stack) {
@@ -382,10 +436,10 @@ enum SampleVerdict {
     Other,
 }
 
-fn judge_sample(sample: &[(String, u64)], live: &str) -> SampleVerdict {
+fn judge_sample(sample: &[(String, u64)], live: &Expected) -> SampleVerdict {
     if sample.is_empty() {
         SampleVerdict::Empty
-    } else if sample.iter().all(|(label, _)| label == live) {
+    } else if sample.iter().all(|(label, _)| live.matches(label)) {
         SampleVerdict::Matches
     } else if sample.iter().all(|(label, _)| label == NO_RELEASE) {
         SampleVerdict::Unmarked
@@ -455,22 +509,29 @@ mod tests {
 
     #[test]
     fn a_stock_image_without_the_release_header_is_no_problem() {
+        let r2 = Expected::new("r2", Slot::Green);
         assert_eq!(
-            judge_sample(&sample(&[("r2", 10)]), "r2"),
+            judge_sample(&sample(&[("r2", 10)]), &r2),
             SampleVerdict::Matches
         );
-        assert_eq!(judge_sample(&[], "r2"), SampleVerdict::Empty);
         assert_eq!(
-            judge_sample(&sample(&[(NO_RELEASE, 10)]), "r2"),
+            judge_sample(&sample(&[("r2", 4), ("slot green", 6)]), &r2),
+            SampleVerdict::Matches,
+            "the proxy's slot header stands in for the image's release"
+        );
+        assert_eq!(judge_sample(&[], &r2), SampleVerdict::Empty);
+        assert_eq!(
+            judge_sample(&sample(&[(NO_RELEASE, 10)]), &r2),
             SampleVerdict::Unmarked
         );
         for bad in [
             &[("r1", 3), ("r2", 7)][..],
             &[("<error: HTTP 503>", 10)][..],
             &[("r2", 5), (NO_RELEASE, 5)][..],
+            &[("slot blue", 10)][..],
         ] {
             assert_eq!(
-                judge_sample(&sample(bad), "r2"),
+                judge_sample(&sample(bad), &r2),
                 SampleVerdict::Other,
                 "{bad:?}"
             );

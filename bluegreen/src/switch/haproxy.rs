@@ -3,7 +3,8 @@
 //!
 //! The configuration is written once at setup ([`render_config`]): one frontend, a
 //! backend for HTTP and one for real-time traffic (`/websocket`, `/longpolling/`), each
-//! with a `blue` and a `green` server. Switching puts the target's servers in `ready`
+//! with a `blue` and a `green` server, and every response marked with the server that
+//! sent it (`X-Deploy-Slot: green`, from `%[srv_name]`). Switching puts the target's servers in `ready`
 //! with its weight and the other slot's in `drain`: requests in flight finish, new ones
 //! go to the target, and client keep-alive connections stay open (each request is load
 //! balanced on its own).
@@ -29,6 +30,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::slot::Slot;
+use crate::verify::SLOT_HEADER;
 
 /// The HTTP backend's name in the generated configuration.
 pub const HTTP_BACKEND: &str = "odoo_http";
@@ -140,6 +142,12 @@ frontend odoo\n\
             );
             let _ = writeln!(out, "    http-check expect status 200");
         }
+        // Every response a slot sent says which one (the server's name): the switch's
+        // verification works with images that do not send their release.
+        let _ = writeln!(
+            out,
+            "    http-response set-header {SLOT_HEADER} %[srv_name]"
+        );
         for backend in [&site.blue, &site.green] {
             let addr = if realtime {
                 backend.realtime

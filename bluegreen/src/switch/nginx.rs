@@ -73,6 +73,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, run_command, sync_dir, unique, write_atomic};
 use crate::slot::Slot;
+use crate::verify::SLOT_HEADER;
 
 /// Number of request buckets in [`NginxMode::StateFile`]: weights have 1 % steps.
 pub const BUCKETS: u8 = 100;
@@ -170,10 +171,18 @@ fn proxy_headers(name: &str, indent: &str) -> String {
     .collect()
 }
 
+/// The response header naming the slot that answered (`${name}_served_by` is mapped
+/// from `$upstream_addr` in the managed file). `always`: error pages carry it too, and
+/// the verification counts a 5xx as no answer.
+fn slot_header(name: &str, indent: &str) -> String {
+    format!("{indent}add_header {SLOT_HEADER} ${name}_served_by always;\n")
+}
+
 /// Renders the `server { ... }` block routing `/websocket` and `/longpolling/` to the
 /// real-time upstream (HTTP/1.1 with the `Upgrade`/`Connection` headers, as Odoo's
 /// deployment documentation does) and `/` to the HTTP upstream (HTTP/1.1 with upstream
-/// keep-alive). Written once at setup, inside the main configuration's `http` block.
+/// keep-alive), every response marked with the slot that answered (`X-Deploy-Slot`).
+/// Written once at setup, inside the main configuration's `http` block.
 #[must_use]
 pub fn render_server(listen: SocketAddr, options: &NginxOptions) -> String {
     let n = &options.name;
@@ -212,6 +221,7 @@ pub fn render_server(listen: SocketAddr, options: &NginxOptions) -> String {
             "            proxy_set_header Connection ${n}_connection_upgrade;"
         );
         out.push_str(&proxy_headers(n, "            "));
+        out.push_str(&slot_header(n, "            "));
         let _ = writeln!(out, "        }}");
     }
     let _ = writeln!(out, "        location / {{");
@@ -220,6 +230,7 @@ pub fn render_server(listen: SocketAddr, options: &NginxOptions) -> String {
     let _ = writeln!(out, "            proxy_set_header Connection \"\";");
     let _ = writeln!(out, "            proxy_redirect off;");
     out.push_str(&proxy_headers(n, "            "));
+    out.push_str(&slot_header(n, "            "));
     let _ = writeln!(out, "        }}");
     let _ = writeln!(out, "    }}");
     out
@@ -294,16 +305,26 @@ impl NginxSwitch {
     /// # Errors
     /// [`Error::Io`] when a file cannot be written.
     pub async fn install(&self, blue: &Backend, green: &Backend, active: Slot) -> Result<()> {
-        let managed = Managed {
-            backends: vec![*blue, *green],
-            weights: vec![(active, 100)],
-        };
-        write_atomic(&self.options.managed_file, self.render(&managed).as_bytes()).await?;
+        write_atomic(
+            &self.options.managed_file,
+            self.render_install(blue, green, active).as_bytes(),
+        )
+        .await?;
         if let NginxMode::StateFile { state_dir } = &self.options.mode {
             let green_share = if active == Slot::Green { 100 } else { 0 };
             write_state_dir(state_dir, green_share).await?;
         }
         Ok(())
+    }
+
+    /// The managed file [`NginxSwitch::install`] writes: both slots' addresses, all
+    /// traffic to `active`.
+    #[must_use]
+    pub fn render_install(&self, blue: &Backend, green: &Backend, active: Slot) -> String {
+        self.render(&Managed {
+            backends: vec![*blue, *green],
+            weights: vec![(active, 100)],
+        })
     }
 
     /// Runs `nginx -t` on the main configuration.
@@ -372,6 +393,22 @@ impl NginxSwitch {
             out,
             "map $host ${n}_upstream_host {{\n    default $host;\n    ''      $server_addr;\n}}"
         );
+        // The slot that answered, from the upstream address nginx used: the server
+        // block of [`render_server`] sends it as `X-Deploy-Slot`.
+        let _ = writeln!(
+            out,
+            "map $upstream_addr ${n}_served_by {{\n    default none;"
+        );
+        let mut mapped = Vec::new();
+        for b in &managed.backends {
+            for addr in [b.http, b.realtime] {
+                if !mapped.contains(&addr) {
+                    mapped.push(addr);
+                    let _ = writeln!(out, "    {addr} {};", b.slot);
+                }
+            }
+        }
+        let _ = writeln!(out, "}}");
         let extra: String = self
             .options
             .upstream_directives

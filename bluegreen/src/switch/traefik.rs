@@ -7,7 +7,10 @@
 //! - weighted services `odoo-http` and `odoo-realtime` whose `weighted.services` name the
 //!   slots' services with their weights (slots without traffic are left out);
 //! - load-balancer services `odoo-blue-http`, `odoo-green-http`, `odoo-blue-realtime`,
-//!   `odoo-green-realtime`, one server each, with a health check on the HTTP ones.
+//!   `odoo-green-realtime`, one server each, with a health check on the HTTP ones;
+//! - while one slot takes all traffic, a `headers` middleware `odoo-slot-<slot>` on both
+//!   routers that marks every response `X-Deploy-Slot: <slot>` (Traefik cannot tell
+//!   which weighted service answered, so a canary split is unmarked).
 //!
 //! Traefik proxies websockets without extra settings. Point the provider at the file's
 //! directory (`[providers.file] directory = ... watch = true`): a watched directory sees
@@ -30,6 +33,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::slot::Slot;
+use crate::verify::SLOT_HEADER;
 
 /// Traefik's dynamic configuration, as far as this switch writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +49,25 @@ pub struct HttpConfig {
     pub routers: BTreeMap<String, Router>,
     /// `[http.services.<name>]`.
     pub services: BTreeMap<String, Service>,
+    /// `[http.middlewares.<name>]`: the slot markers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub middlewares: BTreeMap<String, Middleware>,
+}
+
+/// A middleware, as far as this switch writes one: a `headers` middleware.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Middleware {
+    /// `headers`: headers added to requests or responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<HeadersMiddleware>,
+}
+
+/// `headers` middleware settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadersMiddleware {
+    /// `customResponseHeaders`: set on every response.
+    #[serde(rename = "customResponseHeaders", default)]
+    pub custom_response_headers: BTreeMap<String, String>,
 }
 
 /// A router.
@@ -59,6 +82,9 @@ pub struct Router {
     pub entry_points: Vec<String>,
     /// Its priority (higher wins).
     pub priority: i64,
+    /// The middlewares it applies, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub middlewares: Vec<String>,
 }
 
 /// A service: weighted or a load balancer.
@@ -179,8 +205,26 @@ impl TraefikSwitch {
     /// # Errors
     /// [`Error::Io`], [`Error::Render`].
     pub async fn install(&self, blue: &Backend, green: &Backend, active: Slot) -> Result<()> {
-        let config = self.render(&[*blue, *green], &[(active, 1)]);
-        self.write(&config).await
+        let text = self.render_install(blue, green, active)?;
+        write_atomic(&self.options.file, text.as_bytes()).await
+    }
+
+    /// The dynamic file [`TraefikSwitch::install`] writes.
+    ///
+    /// # Errors
+    /// [`Error::Render`] when it cannot be serialized.
+    pub fn render_install(&self, blue: &Backend, green: &Backend, active: Slot) -> Result<String> {
+        Self::to_text(&self.render(&[*blue, *green], &[(active, 1)]))
+    }
+
+    fn to_text(config: &DynamicConfig) -> Result<String> {
+        let text = toml::to_string(config).map_err(|e| Error::Render {
+            what: "traefik dynamic configuration",
+            message: e.to_string(),
+        })?;
+        Ok(format!(
+            "# managed by deploy-bluegreen: rewritten on every switch, do not edit\n{text}"
+        ))
     }
 
     /// The configuration the file holds now.
@@ -202,14 +246,7 @@ impl TraefikSwitch {
     }
 
     async fn write(&self, config: &DynamicConfig) -> Result<()> {
-        let text = toml::to_string(config).map_err(|e| Error::Render {
-            what: "traefik dynamic configuration",
-            message: e.to_string(),
-        })?;
-        let text = format!(
-            "# managed by deploy-bluegreen: rewritten on every switch, do not edit\n{text}"
-        );
-        write_atomic(&self.options.file, text.as_bytes()).await
+        write_atomic(&self.options.file, Self::to_text(config)?.as_bytes()).await
     }
 
     fn service_name(&self, slot: Option<Slot>, kind: &str) -> String {
@@ -221,6 +258,33 @@ impl TraefikSwitch {
 
     fn render(&self, backends: &[Backend], weights: &[(Slot, u8)]) -> DynamicConfig {
         let n = &self.options.name;
+        // Traefik cannot say which weighted service answered, so responses are marked
+        // with the slot only while one slot takes all traffic (the verification's
+        // case); during a canary split they carry no slot header.
+        let live: Vec<Slot> = weights
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .map(|(slot, _)| *slot)
+            .collect();
+        let mut middlewares = BTreeMap::new();
+        let marker = match live.as_slice() {
+            [slot] => {
+                let name = format!("{n}-slot-{slot}");
+                middlewares.insert(
+                    name.clone(),
+                    Middleware {
+                        headers: Some(HeadersMiddleware {
+                            custom_response_headers: BTreeMap::from([(
+                                SLOT_HEADER.to_owned(),
+                                slot.to_string(),
+                            )]),
+                        }),
+                    },
+                );
+                vec![name]
+            }
+            _ => Vec::new(),
+        };
         let mut routers = BTreeMap::new();
         routers.insert(
             format!("{n}-http"),
@@ -229,6 +293,7 @@ impl TraefikSwitch {
                 service: self.service_name(None, "http"),
                 entry_points: self.options.entry_points.clone(),
                 priority: 1,
+                middlewares: marker.clone(),
             },
         );
         routers.insert(
@@ -238,6 +303,7 @@ impl TraefikSwitch {
                 service: self.service_name(None, "realtime"),
                 entry_points: self.options.entry_points.clone(),
                 priority: 100,
+                middlewares: marker,
             },
         );
         let mut services = BTreeMap::new();
@@ -287,7 +353,11 @@ impl TraefikSwitch {
             }
         }
         DynamicConfig {
-            http: HttpConfig { routers, services },
+            http: HttpConfig {
+                routers,
+                services,
+                middlewares,
+            },
         }
     }
 

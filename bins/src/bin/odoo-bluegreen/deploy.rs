@@ -84,7 +84,13 @@ pub(crate) async fn run(
         return match plan {
             Ok(plan) => {
                 render::print_plan(cli, &plan);
-                0
+                // A deploy that cannot pass whatever the release does is a
+                // configuration error, found before anything starts.
+                if plan.problems.is_empty() {
+                    0
+                } else {
+                    2
+                }
             }
             Err(e) => fail(cli, &e, None),
         };

@@ -13,6 +13,7 @@
 //! | `status.rs` | `status` |
 //! | `traffic.rs` | `switch`, `rollback`, `stop-idle` |
 //! | `render.rs` | the operation report and the deploy plan |
+//! | `setup.rs` | `init` and `proxy-config` |
 //! | `pause.rs` | the test hook that stops at a step |
 //!
 //! The pre-deploy backup is deploy-rollback's [`BackupStage`](deploy_rollback::BackupStage),
@@ -37,6 +38,7 @@ use odoo_deploy::cli;
 mod deploy;
 mod pause;
 mod render;
+mod setup;
 mod status;
 mod traffic;
 
@@ -62,7 +64,8 @@ Stages: a deploy runs, under the stack's lock, its stages in order: the stack fi
 [[hooks]] and the pre-deploy backup before the new slot starts, the pre-switch gates,
 the hooks before the switch, the switch and the post-switch gates, the hooks after it,
 the record, the hooks at the end. `deploy --dry-run` lists them with their settings and
-changes nothing. A hook that exits 1 refuses the deploy (exit 1); one that fails fails it.
+changes nothing; it exits 2 when it finds what would fail any deploy (a proxy that does
+not mark responses with X-Deploy-Slot, with an image that sends no X-Odoo-Release). A hook that exits 1 refuses the deploy (exit 1); one that fails fails it.
 
 Pre-deploy backup: with a [backup] table in the stack file (or --backup-store and
 --backup-db-url-env), `deploy` and `canary` back up the database (pg_dump, custom format)
@@ -140,6 +143,12 @@ enum Command {
     },
     /// Stop the slot that takes no traffic.
     StopIdle,
+    /// Write a working stack: stack.toml and the proxy's configuration that matches it
+    /// (refuses to overwrite files without --force).
+    Init(setup::InitArgs),
+    /// Print the proxy's configuration for the stack file (to start the proxy with, or
+    /// to merge into a site's own), with all traffic on the slot serving now.
+    ProxyConfig,
 }
 
 pub(crate) fn parse_window(text: &str) -> Result<RollbackWindow, String> {
@@ -175,6 +184,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> u8 {
+    if let Command::Init(args) = &cli.command {
+        return setup::init(&cli, args).await;
+    }
     let config = match StackConfig::load(&cli.config) {
         Ok(config) => config,
         Err(e) => return fail(&cli, &e, None),
@@ -200,6 +212,8 @@ async fn run(cli: Cli) -> u8 {
         _ => None,
     };
     match &cli.command {
+        Command::Init(_) => 2,
+        Command::ProxyConfig => setup::proxy_config(&cli, &config).await,
         Command::Status => status::run(&cli, config, history).await,
         Command::Deploy(args) => deploy::run(&cli, config, history, args, None).await,
         Command::Canary { deploy, steps } => {

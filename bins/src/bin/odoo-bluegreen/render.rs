@@ -177,4 +177,10 @@ pub(crate) fn print_plan(cli: &Cli, plan: &DeployPlan) {
             let _ = writeln!(out, "        {name} = {value}");
         }
     }
+    for problem in &plan.problems {
+        let _ = writeln!(out, "  problem   {problem}");
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "  note      {note}");
+    }
 }
