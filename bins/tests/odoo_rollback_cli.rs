@@ -501,6 +501,66 @@ fn prune_dry_run_changes_nothing_and_the_history_protects_pre_deploy_backups() {
     .unwrap();
     let before = store_entries(&store);
 
+    // `backups` lists what `backup` made, newest first, with what protects it.
+    let out = odoo_rollback(
+        &[
+            "backups",
+            "--store",
+            s(&store),
+            "--history",
+            s(&history),
+            "--json",
+        ],
+        &[],
+    );
+    assert_exit(&out, 0);
+    let listing = json(&out);
+    let listed = listing["backups"].as_array().unwrap();
+    assert_eq!(
+        listed.len(),
+        4,
+        "three backups and the partial: {listing:#}"
+    );
+    let complete: Vec<&Value> = listed.iter().filter(|b| b["state"] == "complete").collect();
+    assert_eq!(
+        complete
+            .iter()
+            .map(|b| b["release"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["r3", "r2", "r1"],
+        "{listing:#}"
+    );
+    for b in &complete {
+        assert_eq!(b["database"], db.name.as_str());
+        assert_eq!(b["verified"], true);
+        assert!(b["size_bytes"].as_u64().unwrap() > 0);
+        assert!(b["age_seconds"].as_i64().unwrap() >= 0);
+        assert_eq!(b["protected"], b["id"] == ids[0].as_str(), "{b:#}");
+    }
+    assert!(
+        listed
+            .iter()
+            .any(|b| b["state"] == "partial" && b["verified"] == false),
+        "{listing:#}"
+    );
+    let out = odoo_rollback(
+        &["backups", "--store", s(&store), "--history", s(&history)],
+        &[],
+    );
+    assert_exit(&out, 0);
+    let table = text(&out.stdout);
+    for needle in [
+        "BACKUP",
+        "VERIFIED",
+        "PROTECTED",
+        "yes (history)",
+        "no (partial)",
+        "3 complete backup(s)",
+    ] {
+        assert!(table.contains(needle), "{needle:?} in:\n{table}");
+    }
+    assert_eq!(store_entries(&store), before, "listing changed nothing");
+
     let out = odoo_rollback(
         &[
             "prune",

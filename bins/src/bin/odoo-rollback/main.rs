@@ -17,7 +17,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use deploy_bluegreen::orchestrator::Orchestrator;
 use deploy_bluegreen::StackConfig;
 use deploy_core::{Classify, ErrorClass, SecretRef};
-use deploy_rollback::backup::{PruneReport, RetentionDecision};
+use deploy_rollback::backup::{BackupState, PruneReport, RetentionDecision};
 use deploy_rollback::git::GitIdentity;
 use deploy_rollback::history::Figures;
 use deploy_rollback::strategy::{
@@ -37,6 +37,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 mod backup;
+mod backups;
 mod format;
 mod history;
 mod pg;
@@ -47,6 +48,7 @@ mod restore;
 mod revert;
 
 use backup::*;
+use backups::*;
 use format::*;
 use history::*;
 use pg::*;
@@ -120,6 +122,10 @@ enum Command {
     /// the pre-deploy backups the history references are always kept.
     #[command(after_help = AFTER_HELP)]
     Prune(PruneArgs),
+    /// List the backup store: id, database, release, size, verified, age, and whether
+    /// the history protects it from `prune`; unfinished and invalid directories too.
+    #[command(after_help = AFTER_HELP)]
+    Backups(BackupsArgs),
 }
 
 fn parse_environment(text: &str) -> Result<Environment, String> {
@@ -235,6 +241,7 @@ fn main() -> ExitCode {
         // File work only: no runtime needed.
         Command::History(args) => history(&out, &args),
         Command::Prune(args) => prune(&out, &args),
+        Command::Backups(args) => backups(&out, &args),
         command => match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -258,6 +265,7 @@ async fn run_async(out: &Output, command: Command) -> Result<(), Failure> {
         Command::Previous(args) => previous(out, args).await,
         Command::History(args) => history(out, &args),
         Command::Prune(args) => prune(out, &args),
+        Command::Backups(args) => backups(out, &args),
     }
 }
 
