@@ -23,4 +23,5 @@
 pub mod cli;
 pub mod progress;
 pub mod render;
+pub mod table;
 pub mod transfer;

@@ -114,44 +114,37 @@ pub fn table(report: &Report, not_run: &[NotRun], colour: bool) -> String {
             ]
         })
         .collect();
-    let header = ["STATUS", "GATE", "TARGET", "KIND", "TIME", "MESSAGE"].map(str::to_owned);
-    let mut widths = [0usize; 5];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (width, cell) in widths.iter_mut().zip(row.iter()) {
-            *width = (*width).max(cell.chars().count());
-        }
+    let mut table =
+        crate::table::Table::new(&["STATUS", "GATE", "TARGET", "KIND", "TIME", "MESSAGE"]);
+    table.align_right(4);
+    for row in &rows {
+        table.row(row.iter().cloned());
     }
+    // Colour after the layout: the status is each line's first column.
+    let paint = |line: &str, width: usize, code: Option<&str>| match code {
+        Some(code) if line.len() >= width && line.is_char_boundary(width) => {
+            format!("\x1b[{code}m{}\x1b[0m{}", &line[..width], &line[width..])
+        }
+        _ => line.to_owned(),
+    };
+    let lines = table.render_lines();
     let mut out = String::new();
-    let line = |out: &mut String, row: &[String; 6], paint: Option<&str>| {
-        let status = format!("{:<w$}", row[0], w = widths[0]);
-        let status = match paint {
-            Some(code) => format!("\x1b[{code}m{status}\x1b[0m"),
-            None => status,
-        };
+    if let Some(header) = lines.first() {
         let _ = writeln!(
             out,
-            "{status}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {}",
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-            w4 = widths[4],
+            "{}",
+            paint(header, "STATUS".len(), colour.then_some("1"))
         );
-    };
-    line(&mut out, &header, colour.then_some("1"));
-    for (gate, row) in report.gates.iter().zip(&rows) {
-        let paint = colour.then(|| match status(gate) {
+    }
+    for ((gate, row), line) in report.gates.iter().zip(&rows).zip(lines.iter().skip(1)) {
+        let code = colour.then(|| match status(gate) {
             Some(GateStatus::Pass) => "32",
             Some(GateStatus::Warn) => "33",
             Some(GateStatus::Fail | GateStatus::Error) => "31",
             Some(GateStatus::Inconclusive) => "35",
             Some(GateStatus::Skipped | GateStatus::Cancelled) | None => "2",
         });
-        line(&mut out, row, paint);
+        let _ = writeln!(out, "{}", paint(line, row[0].len(), code));
     }
     for skipped in not_run {
         let _ = writeln!(out, "not run: {}: {}", skipped.gate, skipped.reason);

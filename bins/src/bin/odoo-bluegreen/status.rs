@@ -49,11 +49,10 @@ fn print_status(cli: &Cli, status: &StatusReport) {
         "stack {} ({} at {}): {health}, {serving}",
         status.stack, status.proxy, status.proxy_url
     );
-    let _ = writeln!(
-        out,
-        "{:<6} {:<8} {:>5}  {:<8} {:<24} {:<22} {:<7}",
-        "SLOT", "ROLE", "SHARE", "STATUS", "RELEASE", "ADDRESS", "ANSWERS"
-    );
+    let mut table = odoo_deploy::table::Table::new(&[
+        "SLOT", "ROLE", "SHARE", "STATUS", "RELEASE", "ADDRESS", "ANSWERS",
+    ]);
+    table.align_right(2);
     for slot in &status.slots {
         let role = match slot.role {
             SlotRole::Live => "live",
@@ -78,18 +77,17 @@ fn print_status(cli: &Cli, status: &StatusReport) {
             Some(false) => "NO",
             None => "-",
         };
-        let _ = writeln!(
-            out,
-            "{:<6} {:<8} {:>5}  {:<8} {:<24} {:<22} {:<7}",
-            slot.slot.as_str(),
-            role,
+        table.row([
+            slot.slot.as_str().to_owned(),
+            role.to_owned(),
             share,
             state,
             release,
             address,
-            answers
-        );
+            answers.to_owned(),
+        ]);
     }
+    let _ = write!(out, "{}", table.render());
     if !status.through_proxy.is_empty() {
         let seen: Vec<String> = status
             .through_proxy

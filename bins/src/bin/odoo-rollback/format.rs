@@ -10,32 +10,13 @@ pub(crate) fn short_sha(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-/// Left-aligned columns separated by two spaces (the last one unpadded).
+/// Left-aligned columns separated by two spaces (no trailing spaces); the first row is
+/// printed like the others (a heading row, or the first pair of a listing).
 pub(crate) fn columns(rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = Vec::new();
+    let width = rows.iter().map(Vec::len).max().unwrap_or_default();
+    let mut table = odoo_deploy::table::Table::headless(width);
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            let w = cell.chars().count();
-            match widths.get_mut(i) {
-                Some(width) => *width = (*width).max(w),
-                None => widths.push(w),
-            }
-        }
+        table.row(row.iter().cloned());
     }
-    let mut out = String::new();
-    for row in rows {
-        let last = row.len().saturating_sub(1);
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i == last {
-                line.push_str(cell);
-            } else {
-                let width = widths.get(i).copied().unwrap_or_default();
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    table.render()
 }
