@@ -184,7 +184,7 @@ stack = \"{stack}\"\n\
 # are accepted and stored by these names).\n\
 environment = \"production\"\n\
 \n\
-# The image `deploy` runs when --image is not given; pulled when the engine lacks it.\n\
+# The image `deploy` runs when --image is not given; it must be on the Docker engine.\n\
 # The release label defaults to the image's tag.\n\
 image = \"{image}\"\n\
 \n\
