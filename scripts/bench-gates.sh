@@ -229,18 +229,6 @@ Measured on $(nproc) cores, $(date -u +%Y-%m-%d), with \`RUNS=$RUNS LATENCY_MS=$
 
 $section
 <!-- bench-gates:end -->"
-[ -f BENCHMARKS.md ] || printf '# Benchmarks\n\nMeasured figures, with the command that produced each. Timings are never asserted in tests.\n' > BENCHMARKS.md
-SECTION="$full" python3 - <<'PY'
-import os, re
-path = "BENCHMARKS.md"
-text = open(path).read()
-section = os.environ["SECTION"]
-pattern = re.compile(r"<!-- bench-gates:start -->.*?<!-- bench-gates:end -->", re.S)
-if pattern.search(text):
-    text = pattern.sub(lambda _: section, text)
-else:
-    text = text.rstrip("\n") + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
+write_bench_section bench-gates "$full"
 step "BENCHMARKS.md updated"
 grep -q BOUND_OK "$out/verdict" || die "a bound was not met (see above)"

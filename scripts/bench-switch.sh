@@ -62,17 +62,5 @@ Command: \`scripts/bench-switch.sh\` ($(date -u +%Y-%m-%d); $nginx_version, $hap
 
 $section
 <!-- bench-switch:end -->"
-[ -f BENCHMARKS.md ] || printf '# Benchmarks\n\nMeasured figures, each section written by the script it names.\n' > BENCHMARKS.md
-SECTION="$full" python3 - <<'PY'
-import os, re
-path = "BENCHMARKS.md"
-text = open(path).read()
-section = os.environ["SECTION"]
-pattern = re.compile(r"<!-- bench-switch:start -->.*?<!-- bench-switch:end -->", re.S)
-if pattern.search(text):
-    text = pattern.sub(lambda _: section, text)
-else:
-    text = text.rstrip("\n") + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
+write_bench_section bench-switch "$full"
 step "BENCHMARKS.md updated"

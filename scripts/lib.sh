@@ -56,3 +56,22 @@ wait_listening() {
     cat "$log" >&2
     die "process $pid did not start listening within 10 s (log: $log)"
 }
+
+# Put SECTION (text that starts with `<!-- NAME:start -->` and ends with
+# `<!-- NAME:end -->`) into BENCHMARKS.md in place of that section, or at the end when
+# it is not there yet. Usage: write_bench_section NAME "$SECTION"
+write_bench_section() {
+    [ -f BENCHMARKS.md ] || printf '# Benchmarks\n\nMeasured figures, each section written by the script it names.\n' > BENCHMARKS.md
+    NAME="$1" SECTION="$2" python3 - <<'PY'
+import os, re
+path = "BENCHMARKS.md"
+text = open(path).read()
+name, section = os.environ["NAME"], os.environ["SECTION"]
+pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
+if pattern.search(text):
+    text = pattern.sub(lambda _: section, text)
+else:
+    text = text.rstrip("\n") + "\n\n" + section + "\n"
+open(path, "w").write(text)
+PY
+}

@@ -14,6 +14,7 @@
 )]
 
 use deploy_test_support as util;
+use util::{describe, stdout_json as json};
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -52,20 +53,6 @@ async fn cli_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn code(output: &Output) -> i32 {
     output.status.code().unwrap_or(-1)
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", describe(output)))
 }
 
 fn expect_code(output: &Output, expected: i32, stack: &TestStack) {

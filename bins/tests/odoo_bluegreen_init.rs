@@ -12,6 +12,7 @@
 )]
 
 use deploy_test_support as util;
+use util::{describe, stdout_json as json};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -30,20 +31,7 @@ struct ProxyChild {
 
 impl Drop for ProxyChild {
     fn drop(&mut self) {
-        // SIGTERM first: nginx's master stops its workers (SIGKILL would orphan them,
-        // still listening).
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        util::stop_gracefully(&mut self.child);
     }
 }
 
@@ -145,20 +133,6 @@ fn http_head(port: u16, path: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", describe(output)))
 }
 
 struct Site {

@@ -41,13 +41,7 @@ struct Listed {
 pub(crate) fn backups(out: &Output, args: &BackupsArgs) -> Result<(), Failure> {
     existing_dir("--store", &args.store)?;
     let store = BackupStore::open(&args.store)?;
-    let protected = match &args.history {
-        Some(dir) => {
-            existing_dir("--history", dir)?;
-            History::open(dir)?.protected_backups()?
-        }
-        None => Vec::new(),
-    };
+    let protected = protected_ids(args.history.as_deref())?;
     let now = Utc::now();
     let mut listed: Vec<Listed> = store
         .scan()?

@@ -38,13 +38,7 @@ pub(crate) fn prune(out: &Output, args: &PruneArgs) -> Result<(), Failure> {
             args.keep_weekly.unwrap_or_default(),
         ),
     };
-    let protected = match &args.history {
-        Some(dir) => {
-            existing_dir("--history", dir)?;
-            History::open(dir)?.protected_backups()?
-        }
-        None => Vec::new(),
-    };
+    let protected = protected_ids(args.history.as_deref())?;
     let now = SystemTime::now();
     let (report, partials) = if args.dry_run {
         let decisions = store.plan_prune(&policy, &protected)?;
@@ -78,6 +72,17 @@ pub(crate) fn prune(out: &Output, args: &PruneArgs) -> Result<(), Failure> {
         return out.json(value);
     }
     out.text(&prune_text(&report.decisions, &partials, args.dry_run))
+}
+
+/// The backup ids the history at `history` protects from pruning (none without one).
+pub(crate) fn protected_ids(history: Option<&Path>) -> Result<Vec<String>, Failure> {
+    match history {
+        Some(dir) => {
+            existing_dir("--history", dir)?;
+            Ok(History::open(dir)?.protected_backups()?)
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 pub(crate) fn keep_reasons(d: &RetentionDecision) -> String {
