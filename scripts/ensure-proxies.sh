@@ -13,20 +13,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-missing=()
-for pkg in nginx haproxy; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    policy=/usr/sbin/policy-rc.d
-    created_policy=
-    if [ "$(id -u)" -eq 0 ] && [ ! -e "$policy" ]; then
-        # Exit code 101: "action forbidden", so the packages' services are not started.
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && created_policy=1
-    fi
-    trap '[ -n "$created_policy" ] && rm -f "$policy"' EXIT
-    apt_ensure "${missing[@]}"
-fi
+apt_ensure_no_start nginx haproxy
 
 command -v nginx >/dev/null || die "nginx is missing after installation (apt-get install nginx)"
 command -v haproxy >/dev/null || die "haproxy is missing after installation (apt-get install haproxy)"

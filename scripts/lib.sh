@@ -27,6 +27,19 @@ apt_ensure() {
         || die "apt-get install ${missing[*]} failed"
 }
 
+# As apt_ensure, without starting the packages' system services (a temporary
+# policy-rc.d forbids it): the tests start their own instances on loopback ports.
+apt_ensure_no_start() {
+    local policy=/usr/sbin/policy-rc.d created_policy= rc=0
+    if [ "$(id -u)" -eq 0 ] && [ ! -e "$policy" ]; then
+        # Exit code 101: "action forbidden".
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && created_policy=1
+    fi
+    ( apt_ensure "$@" ) || rc=$?
+    [ -n "$created_policy" ] && rm -f "$policy"
+    [ "$rc" -eq 0 ] || exit "$rc"
+}
+
 # Python clients written by others (OdooRPC, odoo-client-lib), installed from PyPI into a
 # throwaway venv under target/, used unchanged against our fake Odoo. Prints the venv's python.
 PY_CLIENTS_VENV="${PY_CLIENTS_VENV:-$PWD/target/pyclients}"

@@ -2,7 +2,7 @@
 # The README's test command: everything CI checks, on a fresh clone.
 #
 # It installs and starts what the suite needs when it is missing (Debian's nginx,
-# haproxy and postgresql, a PostgreSQL cluster on 127.0.0.1, a Python venv under target/;
+# haproxy, docker-registry and postgresql, a PostgreSQL cluster on 127.0.0.1, a Python venv under target/;
 # it checks that the Docker engine answers), then runs:
 #   1. cargo fmt --check
 #   2. cargo clippy --all-targets -D warnings
@@ -42,6 +42,8 @@ apt_ensure pkg-config libssl-dev
 # nginx and HAProxy (Debian's packages) for the deploy-bluegreen tests; each test starts
 # its own instances on loopback ports in temp dirs.
 bash scripts/ensure-proxies.sh
+# Debian's docker-registry on loopback for the pull tests (each starts its own).
+bash scripts/ensure-registry.sh
 # A throwaway PostgreSQL cluster on 127.0.0.1 for the database gate and backup tests.
 pg_env=$(bash scripts/ensure-postgres.sh)
 eval "$pg_env"

@@ -1355,6 +1355,7 @@ async fn deploy_dry_run_lists_the_stages_and_changes_nothing() {
     assert_eq!(
         names,
         [
+            "the release's image on the engine",
             "backup",
             "start the new slot",
             "pre-switch gates",
@@ -1365,9 +1366,10 @@ async fn deploy_dry_run_lists_the_stages_and_changes_nothing() {
         ],
         "{plan:#}"
     );
-    assert_eq!(plan["stages"][1]["settings"]["slot"], "blue", "{plan:#}");
+    assert_eq!(plan["stages"][0]["settings"]["on_engine"], "yes", "{plan:#}");
+    assert_eq!(plan["stages"][2]["settings"]["slot"], "blue", "{plan:#}");
     assert_eq!(
-        plan["stages"][2]["settings"]["plan"], "2 gates: health, login",
+        plan["stages"][3]["settings"]["plan"], "2 gates: health, login",
         "{plan:#}"
     );
     assert_eq!(plan["target"], "blue");

@@ -3,7 +3,9 @@
 //! deploy the fake image run as a stock Odoo image (it sends no `X-Odoo-Release`) twice,
 //! and the switch is verified through the proxy's `X-Deploy-Slot`. The same stack with a
 //! hand-written proxy file that does not mark responses is refused by `deploy --dry-run`
-//! (exit 2, with the fix) before anything starts.
+//! (exit 2, with the fix) before anything starts. And the image from a real registry
+//! (Debian's docker-registry on loopback, with users): `deploy` pulls it, and refused
+//! credentials or an unknown tag exit 2 naming the image before anything starts.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -105,13 +107,29 @@ impl Kind {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
+    run_with(args, &[])
+}
+
+/// The binary with `env` set and no registry credentials of the caller's environment.
+fn run_with(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .env("ODOO_BLUEGREEN_OPERATOR", "ci")
-        .env_remove("ODOO_BLUEGREEN_PAUSE_AT")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .env_remove("ODOO_BLUEGREEN_PAUSE_AT");
+    for name in [
+        "ODOO_DEPLOY_REGISTRY_USER",
+        "ODOO_DEPLOY_REGISTRY_PASSWORD",
+        "ODOO_DEPLOY_REGISTRY",
+        "DOCKER_AUTH_CONFIG",
+        "DOCKER_CONFIG",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.stdin(Stdio::null()).output().unwrap()
 }
 
 /// The status line and headers of one GET through the proxy.
@@ -147,15 +165,23 @@ impl Site {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[])
+    }
+
+    fn cli_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         let config = self.stack_file().display().to_string();
         let mut all = vec!["--config", config.as_str()];
         all.extend_from_slice(args);
-        run(&all)
+        run_with(&all, env)
     }
 }
 
 /// `init` into a fresh directory; the stack file's windows shortened for a test.
 fn init(kind: Kind) -> Site {
+    init_with_image(kind, &fake_image())
+}
+
+fn init_with_image(kind: Kind, image: &str) -> Site {
     let dir = tempfile::Builder::new()
         .prefix("bgt-init-")
         .tempdir()
@@ -176,7 +202,7 @@ fn init(kind: Kind) -> Site {
         "--proxy",
         kind.name(),
         "--image",
-        &fake_image(),
+        image,
         "--dir",
         &dir.path().display().to_string(),
         "--listen",
@@ -339,4 +365,111 @@ fn haproxy_without_the_slot_header_is_flagged_before_anything_starts() {
 #[test]
 fn nginx_without_the_slot_header_is_flagged_before_anything_starts() {
     a_hand_written_file_without_the_slot_header_is_refused_by_the_dry_run(Kind::Nginx);
+}
+
+#[test]
+fn a_deploy_pulls_its_image_from_a_registry_and_bad_credentials_or_tags_start_nothing() {
+    let registry = util::RegistryProc::start("deployer", "s3cret");
+    let repository = format!("{}/odoo", util::unique_prefix());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let image = runtime.block_on(registry.push_fake(&repository, "r1"));
+    let site = init_with_image(Kind::Haproxy, &image);
+    let _proxy = Kind::Haproxy.start(site.dir.path(), site.listen);
+    let good = registry.docker_config("good", "deployer", "s3cret");
+    let wrong = registry.docker_config("wrong", "deployer", "not-the-password");
+    let none = site.dir.path().join("no-docker-config");
+
+    // The dry run says the image would be pulled, from where, with whose credentials.
+    let plan = site.cli_with(
+        &["deploy", "--release", "p1", "--dry-run", "--json"],
+        &[("DOCKER_CONFIG", &good)],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", describe(&plan));
+    let plan = json(&plan);
+    let image_stage = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["at"] == "image")
+        .cloned()
+        .unwrap_or_default();
+    let settings = &image_stage["settings"];
+    assert_eq!(settings["on_engine"], "no", "{plan:#}");
+    assert_eq!(settings["registry"], registry.host().as_str(), "{plan:#}");
+    assert!(
+        settings["credentials"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("user deployer from ") && c.contains("good/config.json")),
+        "{plan:#}"
+    );
+
+    // Refused credentials, none at all, an unknown tag: exit 2 naming the image, and
+    // no container, no journal of a started slot.
+    let unknown = format!("{}/{repository}:no-such-tag", registry.host());
+    let cases: [(&str, &Path, &str, &str); 3] = [
+        ("wrong credentials", &wrong, &image, "credentials refused"),
+        ("no credentials", &none, &image, "credentials refused"),
+        ("unknown tag", &good, &unknown, "not found"),
+    ];
+    for (case, config, reference, problem) in cases {
+        let out = site.cli_with(
+            &["deploy", "--image", reference, "--release", "p1"],
+            &[("DOCKER_CONFIG", config)],
+        );
+        assert_eq!(out.status.code(), Some(2), "{case}: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("image {reference}: {problem}")),
+            "{case}: the error names the image and why: {}",
+            describe(&out)
+        );
+        assert!(
+            !stderr.contains("s3cret") && !stderr.contains("not-the-password"),
+            "{case}: no password in the output"
+        );
+        no_containers(&site);
+    }
+
+    // The right credentials from Docker's config.json: pulled, started, switched.
+    let out = site.cli_with(
+        &["deploy", "--release", "p1", "--json"],
+        &[("DOCKER_CONFIG", &good)],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        describe(&out),
+        registry.logs()
+    );
+    let report = json(&out);
+    assert_eq!(report["result"], "succeeded", "{report:#}");
+    assert_eq!(report["pulled"]["image"], image.as_str(), "{report:#}");
+    assert!(
+        report["pulled"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{report:#}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pulling {image}")),
+        "progress on stderr: {stderr}"
+    );
+    let runtime_check =
+        runtime.block_on(async { util::docker().await.image_id(&image).await.unwrap() });
+    assert!(runtime_check.is_some(), "the engine has the image now");
+
+    // The engine has it now: the next deploy of the same image pulls nothing.
+    let again = site.cli_with(
+        &["deploy", "--release", "p2", "--json"],
+        &[("DOCKER_CONFIG", &none)],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", describe(&again));
+    assert!(json(&again).get("pulled").is_none(), "{}", describe(&again));
+
+    drop(site);
+    runtime.block_on(async {
+        let _ = util::docker().await.remove_image(&image).await;
+    });
 }

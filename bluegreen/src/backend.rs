@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::docker::{DockerSlots, ReadyOptions, RemoveOutcome, StartOutcome, StopOutcome};
 use crate::error::Result;
+use crate::registry::{ImageOutcome, ProgressFn, RegistryCredentials};
 use crate::slot::{ContainerInfo, Slot, SlotSpec, SlotState};
 
 /// Runs a stack's two slots.
@@ -22,6 +23,23 @@ use crate::slot::{ContainerInfo, Slot, SlotSpec, SlotState};
 /// last log lines, a missing one [`Error::SlotNotFound`](crate::Error::SlotNotFound).
 #[async_trait]
 pub trait SlotBackend: Send + Sync {
+    /// The engine's id of `image`, `None` when it does not have it.
+    ///
+    /// # Errors
+    /// When the engine cannot be asked.
+    async fn image_id(&self, image: &str) -> Result<Option<String>>;
+
+    /// Pulls `image` from its registry (see [`DockerSlots::pull_image`]).
+    ///
+    /// # Errors
+    /// [`Error::Image`](crate::Error::Image) when it cannot be had.
+    async fn pull_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+        progress: &ProgressFn,
+    ) -> Result<ImageOutcome>;
+
     /// Both slots' containers of `stack`, as the engine has them.
     ///
     /// # Errors
@@ -80,6 +98,19 @@ pub trait SlotBackend: Send + Sync {
 
 #[async_trait]
 impl SlotBackend for DockerSlots {
+    async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        DockerSlots::image_id(self, image).await
+    }
+
+    async fn pull_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+        progress: &ProgressFn,
+    ) -> Result<ImageOutcome> {
+        DockerSlots::pull_image(self, image, credentials, progress).await
+    }
+
     async fn state(&self, stack: &str) -> Result<SlotState> {
         DockerSlots::state(self, stack).await
     }

@@ -376,6 +376,8 @@ pub struct DeploySettings {
     pub verify_timeout: Duration,
     /// How many responses in a row must carry the release.
     pub verify_consecutive: u32,
+    /// When the release's image is pulled from its registry.
+    pub pull: crate::registry::PullPolicy,
 }
 
 impl Default for DeploySettings {
@@ -387,6 +389,7 @@ impl Default for DeploySettings {
             verify_release: true,
             verify_timeout: Duration::from_secs(10),
             verify_consecutive: 20,
+            pull: crate::registry::PullPolicy::Missing,
         }
     }
 }
@@ -678,6 +681,8 @@ struct RawDeploy {
     verify_timeout: Option<String>,
     #[serde(default)]
     verify_consecutive: Option<u32>,
+    #[serde(default)]
+    pull: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1009,6 +1014,17 @@ fn deploy(raw: &RawDeploy) -> Result<DeploySettings> {
             defaults.verify_timeout,
         )?,
         verify_consecutive,
+        pull: match raw.pull.as_deref().map(str::trim) {
+            None | Some("missing") => crate::registry::PullPolicy::Missing,
+            Some("always") => crate::registry::PullPolicy::Always,
+            Some("never") => crate::registry::PullPolicy::Never,
+            Some(other) => {
+                return Err(config_error(
+                    "deploy.pull",
+                    format!("{other:?} is not \"missing\", \"always\" or \"never\""),
+                ))
+            }
+        },
     })
 }
 
@@ -1257,6 +1273,29 @@ mod tests {
         assert!(matches!(
             StackConfig::from_toml(&twice, Path::new("/etc/odoo")),
             Err(Error::Config { field, .. }) if field == "hooks[1].name"
+        ));
+    }
+
+    #[test]
+    fn the_pull_policy_is_one_of_three_words() {
+        let base = "stack = \"shop\"\n[slots]\nblue = { http_port = 18069 }\ngreen = { http_port = 28069 }\n[proxy]\nkind = \"haproxy\"\nurl = \"http://127.0.0.1:1\"\nhaproxy = { admin_socket = \"a.sock\" }\n";
+        let dir = Path::new("/tmp");
+        let with = |pull: &str| {
+            StackConfig::from_toml(&format!("{base}[deploy]\npull = \"{pull}\"\n"), dir)
+        };
+        assert_eq!(
+            with("always").map(|c| c.deploy.pull).ok(),
+            Some(crate::registry::PullPolicy::Always)
+        );
+        assert_eq!(
+            StackConfig::from_toml(base, dir)
+                .map(|c| c.deploy.pull)
+                .ok(),
+            Some(crate::registry::PullPolicy::Missing)
+        );
+        assert!(matches!(
+            with("sometimes"),
+            Err(Error::Config { field, .. }) if field == "deploy.pull"
         ));
     }
 

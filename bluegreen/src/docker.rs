@@ -16,8 +16,9 @@ use bollard::models::{
     HealthStatusEnum, HostConfig, Mount as DockerMount, MountType, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, PushImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, TagImageOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -25,6 +26,9 @@ use secrecy::ExposeSecret;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result, StartFailure};
+use crate::registry::{
+    ImageOutcome, ImageProblem, ImageRef, ProgressFn, PullPolicy, PullProgress, RegistryCredentials,
+};
 use crate::slot::{
     container_name, ContainerInfo, ContainerStatus, HealthStatus, MountSource, Slot, SlotSpec,
     SlotState, LABEL_HTTP_PORT, LABEL_IMAGE, LABEL_REALTIME_PORT, LABEL_RELEASE, LABEL_SLOT,
@@ -455,6 +459,229 @@ impl DockerSlots {
             // 409 "removal already in progress": another caller is removing it.
             Err(e) if status_of(&e) == Some(409) => Ok(RemoveOutcome::AlreadyGone),
             Err(e) => Err(docker_error("remove", &name, e)),
+        }
+    }
+
+    /// Makes sure the engine has `image`, pulling it as `policy` says, with
+    /// `credentials` for its registry; `progress` sees the engine's pull lines, one per
+    /// layer and status (and a download's bytes at most once a second per layer).
+    ///
+    /// # Errors
+    /// [`Error::Image`] when it is not on the engine and cannot be pulled: the registry
+    /// has no such repository or tag, refuses the credentials or wants some, cannot be
+    /// reached; or `policy` is [`PullPolicy::Never`]. [`Error::Docker`] when the engine
+    /// cannot be asked.
+    pub async fn ensure_image(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+        credentials: Option<&RegistryCredentials>,
+        progress: &ProgressFn,
+    ) -> Result<ImageOutcome> {
+        if policy != PullPolicy::Always {
+            if let Some(id) = self.image_id(image).await? {
+                return Ok(ImageOutcome::Present { id });
+            }
+            if policy == PullPolicy::Never {
+                return Err(Error::Image {
+                    image: image.to_owned(),
+                    problem: ImageProblem::NotFound,
+                    detail: "it is not on the engine and the stack says pull = \"never\""
+                        .to_owned(),
+                });
+            }
+        }
+        self.pull_image(image, credentials, progress).await
+    }
+
+    /// Pulls `image` from its registry with `credentials`, whether or not the engine has
+    /// it; `progress` as for [`DockerSlots::ensure_image`].
+    ///
+    /// # Errors
+    /// As [`DockerSlots::ensure_image`].
+    pub async fn pull_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+        progress: &ProgressFn,
+    ) -> Result<ImageOutcome> {
+        let reference = ImageRef::parse(image).map_err(|detail| Error::Image {
+            image: image.to_owned(),
+            problem: ImageProblem::NotFound,
+            detail,
+        })?;
+        info!(image, registry = %reference.registry, credentials = ?credentials.map(RegistryCredentials::describe), "pulling the image");
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(&reference.name)
+            .tag(reference.tag_or_digest())
+            .build();
+        let mut stream = self.docker.create_image(
+            Some(options),
+            None,
+            credentials.map(RegistryCredentials::to_docker),
+        );
+        let mut last: HashMap<String, (String, Instant)> = HashMap::new();
+        while let Some(item) = stream.next().await {
+            let line = match item {
+                Ok(line) => line,
+                Err(e) => {
+                    let detail = match &e {
+                        BollardError::DockerResponseServerError { message, .. } => message.clone(),
+                        BollardError::DockerStreamError { error } => error.clone(),
+                        other => other.to_string(),
+                    };
+                    warn!(image, %detail, "pull failed");
+                    return Err(Error::Image {
+                        image: image.to_owned(),
+                        problem: ImageProblem::classify(&detail),
+                        detail,
+                    });
+                }
+            };
+            if let Some(detail) = line.error_detail.as_ref().and_then(|d| d.message.clone()) {
+                return Err(Error::Image {
+                    image: image.to_owned(),
+                    problem: ImageProblem::classify(&detail),
+                    detail,
+                });
+            }
+            let Some(status) = line.status else { continue };
+            let bytes = line.progress_detail.as_ref().and_then(|p| {
+                Some((
+                    u64::try_from(p.current?).ok()?,
+                    u64::try_from(p.total?).ok()?,
+                ))
+            });
+            let key = line.id.clone().unwrap_or_default();
+            let now = Instant::now();
+            let show = match last.get(&key) {
+                Some((seen, at)) if *seen == status => {
+                    bytes.is_some() && now.duration_since(*at) >= Duration::from_secs(1)
+                }
+                _ => true,
+            };
+            if show {
+                last.insert(key, (status.clone(), now));
+                progress(&PullProgress {
+                    layer: line.id,
+                    status,
+                    bytes,
+                });
+            }
+        }
+        let Some(id) = self.image_id(image).await? else {
+            return Err(Error::Image {
+                image: image.to_owned(),
+                problem: ImageProblem::Failed,
+                detail: "the engine ended the pull without error but does not have the image"
+                    .to_owned(),
+            });
+        };
+        let digest = self
+            .docker
+            .inspect_image(image)
+            .await
+            .ok()
+            .and_then(|i| i.repo_digests)
+            .and_then(|d| d.into_iter().find(|d| d.starts_with(&reference.name)))
+            .and_then(|d| d.split_once('@').map(|(_, digest)| digest.to_owned()));
+        info!(image, %id, digest = ?digest, "image pulled");
+        Ok(ImageOutcome::Pulled { id, digest })
+    }
+
+    /// The engine's id of `image`, or `None` when it does not have it.
+    ///
+    /// # Errors
+    /// [`Error::Docker`] when the engine cannot be asked.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspect) => Ok(Some(inspect.id.unwrap_or_default())),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(docker_error("inspect image", image, e)),
+        }
+    }
+
+    /// Tags `source` (an image on the engine) as `target` (`registry/repository:tag`).
+    ///
+    /// # Errors
+    /// [`Error::Image`] when `target` is not an image reference; [`Error::Docker`] when
+    /// the engine refuses (no such `source`: 404).
+    pub async fn tag_image(&self, source: &str, target: &str) -> Result<()> {
+        let reference = ImageRef::parse(target).map_err(|detail| Error::Image {
+            image: target.to_owned(),
+            problem: ImageProblem::NotFound,
+            detail,
+        })?;
+        let options = TagImageOptionsBuilder::new()
+            .repo(&reference.name)
+            .tag(reference.tag.as_deref().unwrap_or("latest"))
+            .build();
+        self.docker
+            .tag_image(source, Some(options))
+            .await
+            .map_err(|e| docker_error("tag image", source, e))
+    }
+
+    /// Pushes `image` (`registry/repository:tag`, on the engine) to its registry.
+    ///
+    /// # Errors
+    /// [`Error::Image`] when the registry refuses it, wants credentials or cannot be
+    /// reached.
+    pub async fn push_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> Result<()> {
+        let reference = ImageRef::parse(image).map_err(|detail| Error::Image {
+            image: image.to_owned(),
+            problem: ImageProblem::NotFound,
+            detail,
+        })?;
+        let options = PushImageOptionsBuilder::new()
+            .tag(reference.tag.as_deref().unwrap_or("latest"))
+            .build();
+        let mut stream = self.docker.push_image(
+            &reference.name,
+            Some(options),
+            credentials.map(RegistryCredentials::to_docker),
+        );
+        while let Some(item) = stream.next().await {
+            let failure = match item {
+                Ok(line) => line.error_detail.and_then(|d| d.message),
+                Err(BollardError::DockerStreamError { error }) => Some(error),
+                Err(BollardError::DockerResponseServerError { message, .. }) => Some(message),
+                Err(other) => Some(other.to_string()),
+            };
+            if let Some(detail) = failure {
+                return Err(Error::Image {
+                    image: image.to_owned(),
+                    problem: ImageProblem::classify(&detail),
+                    detail,
+                });
+            }
+        }
+        debug!(image, "image pushed");
+        Ok(())
+    }
+
+    /// Removes the engine's `image` tag (the layers stay while another tag uses them).
+    /// A missing image is not an error: `false` says there was none.
+    ///
+    /// # Errors
+    /// [`Error::Docker`] when the engine refuses (a container uses it: 409).
+    pub async fn remove_image(&self, image: &str) -> Result<bool> {
+        match self
+            .docker
+            .remove_image(
+                image,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(docker_error("remove image", image, e)),
         }
     }
 

@@ -47,6 +47,18 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The release's image is not on the engine and could not be pulled, or its
+    /// registry's credentials could not be read. Nothing was started.
+    #[error("image {image}: {problem}: {detail}; {}", problem.fix())]
+    Image {
+        /// The image reference.
+        image: String,
+        /// Why.
+        problem: crate::registry::ImageProblem,
+        /// What the engine (or the credentials' source) said.
+        detail: String,
+    },
+
     /// A container with the slot's name exists but belongs to another stack, slot,
     /// release or image: it is not reused, and it is not removed either.
     #[error("container {container} exists with other labels (expected release {expected_release} of image {expected_image}, found {found_labels:?})")]
@@ -417,7 +429,7 @@ impl Error {
                 | Self::Config { .. }
                 | Self::Plan { .. }
                 | Self::Secret { .. }
-        )
+        ) || matches!(self, Self::Image { problem, .. } if problem.is_config())
     }
 
     /// Whether the operation was refused with nothing changed, as a verdict rather than a

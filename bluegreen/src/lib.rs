@@ -77,6 +77,7 @@ pub mod hook;
 pub mod journal;
 pub mod lock;
 pub mod orchestrator;
+pub mod registry;
 pub mod setup;
 pub mod slot;
 pub mod switch;

@@ -233,6 +233,7 @@ verify_release = true            # check through the proxy who answers after eac
 # verify_timeout = \"10s\"\n\
 # verify_consecutive = 20\n\
 # keep_failed = false            # keep a failed release's container for `docker logs`\n\
+# pull = \"missing\"              # pull the image when the engine lacks it; \"always\", \"never\"\n\
 \n\
 # Gate plans (the gates.toml format of deploy-gates). Before the switch, against the\n\
 # new slot directly: if they fail, nothing is switched.\n\

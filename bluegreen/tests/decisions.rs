@@ -17,7 +17,10 @@ use deploy_bluegreen::backend::SlotBackend;
 use deploy_bluegreen::docker::{ReadyOptions, RemoveOutcome, StartOutcome, StopOutcome};
 use deploy_bluegreen::error::StartFailure;
 use deploy_bluegreen::orchestrator::{
-    DeployRequest, OperationResult, Orchestrator, RollbackRequest, Stage,
+    DeployRequest, OperationResult, Orchestrator, RollbackRequest, Stage, Step,
+};
+use deploy_bluegreen::registry::{
+    ImageOutcome, ImageProblem, ProgressFn, PullProgress, RegistryCredentials,
 };
 use deploy_bluegreen::slot::{ContainerStatus, HealthStatus, SlotSpec};
 use deploy_bluegreen::switch::{
@@ -37,12 +40,15 @@ fn addr(slot: Slot) -> SocketAddr {
     }
 }
 
-/// Containers in memory. An image named `broken` exits at once.
+/// Containers in memory. An image named `broken` exits at once. Images under
+/// `registry.test/` are not on the "engine" until pulled; `registry.test/missing:*`
+/// cannot be pulled.
 #[derive(Default)]
 struct MemSlots {
     slots: Mutex<BTreeMap<Slot, ContainerInfo>>,
     next_id: AtomicUsize,
     launches: AtomicUsize,
+    pulled: Mutex<Vec<String>>,
 }
 
 impl MemSlots {
@@ -82,6 +88,37 @@ impl MemSlots {
 
 #[async_trait]
 impl SlotBackend for MemSlots {
+    async fn image_id(&self, image: &str) -> deploy_bluegreen::Result<Option<String>> {
+        let present = !image.starts_with("registry.test/")
+            || self.pulled.lock().unwrap().iter().any(|i| i == image);
+        Ok(present.then(|| format!("sha256:{image}")))
+    }
+
+    async fn pull_image(
+        &self,
+        image: &str,
+        _credentials: Option<&RegistryCredentials>,
+        progress: &ProgressFn,
+    ) -> deploy_bluegreen::Result<ImageOutcome> {
+        if image.starts_with("registry.test/missing") {
+            return Err(Error::Image {
+                image: image.to_owned(),
+                problem: ImageProblem::NotFound,
+                detail: format!("manifest for {image} not found: manifest unknown"),
+            });
+        }
+        progress(&PullProgress {
+            layer: Some("5093ef6d056d".to_owned()),
+            status: "Pull complete".to_owned(),
+            bytes: None,
+        });
+        self.pulled.lock().unwrap().push(image.to_owned());
+        Ok(ImageOutcome::Pulled {
+            id: format!("sha256:{image}"),
+            digest: Some("sha256:7b32".to_owned()),
+        })
+    }
+
     async fn state(&self, stack: &str) -> deploy_bluegreen::Result<SlotState> {
         let slots = self.slots.lock().unwrap();
         Ok(SlotState {
@@ -491,6 +528,67 @@ fn counting(point: StagePoint, wait: Duration, refuse: bool) -> Arc<Counting> {
         wait,
         refuse,
     })
+}
+
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_fails_the_deploy_before_any_stage_or_container() {
+    let stage = counting(StagePoint::BeforeStart, Duration::ZERO, false);
+    let f = fixture(vec![stage.clone()]);
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.slots.put(Slot::Green, "r0", 900);
+    f.proxy.set(&[(Slot::Blue, 100), (Slot::Green, 0)]);
+    let changes = f.proxy.changes.load(Ordering::Relaxed);
+    let err = f
+        .orchestrator
+        .deploy(&DeployRequest::new("registry.test/missing:r2", "r2"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Image { problem: ImageProblem::NotFound, image, .. } if image == "registry.test/missing:r2"),
+        "{err:?}"
+    );
+    assert!(err.is_config(), "exit 2: {err}");
+    assert!(
+        err.to_string().contains("registry.test/missing:r2"),
+        "{err}"
+    );
+    assert_eq!(stage.runs.load(Ordering::Relaxed), 0, "no backup stage ran");
+    assert_eq!(f.slots.launches.load(Ordering::Relaxed), 0);
+    assert_eq!(f.slots.release(Slot::Green).as_deref(), Some("r0"));
+    assert_eq!(f.proxy.changes.load(Ordering::Relaxed), changes);
+    assert_eq!(
+        f.history.statuses().last().map(|s| s.1),
+        Some(DeployStatus::Failed)
+    );
+
+    // One the registry has is pulled, then started.
+    let report = f
+        .orchestrator
+        .deploy(&DeployRequest::new("registry.test/shop:r2", "r2"))
+        .await
+        .unwrap();
+    assert_eq!(report.result, OperationResult::Succeeded, "{report:#?}");
+    let pulled = report.pulled.as_ref().expect("the report names the pull");
+    assert_eq!(pulled.digest.as_deref(), Some("sha256:7b32"));
+    let steps: Vec<Step> = report.steps.iter().map(|s| s.step).collect();
+    let at = |step| steps.iter().position(|s| *s == step).unwrap();
+    assert!(at(Step::Pulling) < at(Step::Pulled) && at(Step::Pulled) < at(Step::Stage));
+    assert_eq!(stage.runs.load(Ordering::Relaxed), 1);
+
+    // Already on the engine: no pull at all.
+    let again = f
+        .orchestrator
+        .deploy(&DeployRequest::new("registry.test/shop:r3", "r3"))
+        .await
+        .unwrap();
+    assert!(again.pulled.is_some());
+    let present = f
+        .orchestrator
+        .deploy(&DeployRequest::new("odoo:r4", "r4"))
+        .await
+        .unwrap();
+    assert!(present.pulled.is_none());
+    assert!(!present.steps.iter().any(|s| s.step == Step::Pulling));
 }
 
 #[tokio::test]

@@ -927,3 +927,130 @@ impl DeploymentRecorder for Recorder {
         })))
     }
 }
+
+/// Debian's `docker-registry` (the distribution registry) on a free loopback port, with
+/// htpasswd authentication and deletion enabled, storing in a temp dir. Killed when
+/// dropped. The engine needs no TLS for it: 127.0.0.0/8 registries are insecure ones.
+pub struct RegistryProc {
+    pub dir: TempDir,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    child: std::process::Child,
+}
+
+impl Drop for RegistryProc {
+    fn drop(&mut self) {
+        stop_gracefully(&mut self.child);
+    }
+}
+
+pub fn require_registry() {
+    require_binary(
+        "docker-registry",
+        "run scripts/ensure-registry.sh as root (it installs Debian's docker-registry and apache2-utils)",
+    );
+    require_binary(
+        "htpasswd",
+        "run scripts/ensure-registry.sh as root (htpasswd is in Debian's apache2-utils)",
+    );
+}
+
+impl RegistryProc {
+    /// Starts a registry that wants `user`/`password`.
+    pub fn start(user: &str, password: &str) -> Self {
+        require_registry();
+        let dir = tempfile::Builder::new()
+            .prefix("bgt-registry-")
+            .tempdir()
+            .unwrap();
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .unwrap();
+        assert!(htpasswd.status.success(), "htpasswd failed: {htpasswd:?}");
+        std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test-registry\n    path: {htpasswd}\n",
+            root = dir.path().join("data").display(),
+            htpasswd = dir.path().join("htpasswd").display(),
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start docker-registry: {e}"));
+        let registry = Self {
+            dir,
+            port,
+            user: user.to_owned(),
+            password: password.to_owned(),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {port}:\n{}",
+                registry.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        registry
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// A Docker config directory (for `DOCKER_CONFIG`) whose `config.json` holds
+    /// `user`/`password` for this registry, as `docker login` writes it.
+    pub fn docker_config(&self, name: &str, user: &str, password: &str) -> PathBuf {
+        use base64::Engine as _;
+        let dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let config = serde_json::json!({ "auths": { self.host(): { "auth": auth } } });
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        dir
+    }
+
+    /// The registry's credentials, as the library takes them.
+    pub fn credentials(&self) -> deploy_bluegreen::registry::RegistryCredentials {
+        deploy_bluegreen::registry::RegistryCredentials {
+            server: self.host(),
+            username: Some(self.user.clone()),
+            password: Some(self.password.clone().into()),
+            identity_token: None,
+            source: "the test".to_owned(),
+        }
+    }
+
+    /// Pushes the locally built fake image as `<host>/<repository>:<tag>` and removes
+    /// that tag from the engine again, so that a deploy of it must pull. Returns the
+    /// reference.
+    pub async fn push_fake(&self, repository: &str, tag: &str) -> String {
+        let docker = docker().await;
+        let reference = format!("{}/{repository}:{tag}", self.host());
+        docker.tag_image(&fake_image(), &reference).await.unwrap();
+        docker
+            .push_image(&reference, Some(&self.credentials()))
+            .await
+            .unwrap_or_else(|e| panic!("push of {reference} failed: {e}\n{}", self.logs()));
+        assert!(docker.remove_image(&reference).await.unwrap());
+        assert!(docker.image_id(&reference).await.unwrap().is_none());
+        reference
+    }
+}

@@ -2,6 +2,8 @@
 
 use deploy_core::StagePoint;
 
+use crate::registry::{PullPolicy, PullProgress, RegistryCredentials};
+
 use super::*;
 
 /// How many of a failed slot's last log lines are read for its report's excerpt.
@@ -142,6 +144,12 @@ impl Orchestrator {
                 }
                 replace = Some((existing, is_target));
             }
+        }
+
+        // The image before anything else: one that cannot be had fails the deploy
+        // before a backup is taken or a container is touched.
+        if run.reused.is_none() {
+            self.ensure_image(run, &request.release.image).await?;
         }
 
         if let Some(reason) = self
@@ -754,5 +762,82 @@ impl Orchestrator {
             }
         }
         drop(lock);
+    }
+
+    /// Makes sure the engine has the release's image, pulling it as the stack file's
+    /// `[deploy] pull` says, with the registry's credentials from the environment or
+    /// Docker's `config.json`; the engine's pull lines go to the events.
+    pub(super) async fn ensure_image(&self, run: &mut Run, image: &str) -> Result<()> {
+        let policy = self.config.deploy.pull;
+        if policy != PullPolicy::Always {
+            if self.docker.image_id(image).await?.is_some() {
+                return Ok(());
+            }
+            if policy == PullPolicy::Never {
+                return Err(Error::Image {
+                    image: image.to_owned(),
+                    problem: ImageProblem::NotFound,
+                    detail: "it is not on the engine and the stack file says pull = \"never\""
+                        .to_owned(),
+                });
+            }
+        }
+        let image_error = |problem, detail: String| Error::Image {
+            image: image.to_owned(),
+            problem,
+            detail,
+        };
+        let reference =
+            ImageRef::parse(image).map_err(|detail| image_error(ImageProblem::NotFound, detail))?;
+        let credentials = self
+            .credentials
+            .credentials_for(&reference)
+            .map_err(|e| image_error(ImageProblem::BadCredentials, e.to_string()))?;
+        let with = credentials.as_ref().map_or_else(
+            || "no credentials".to_owned(),
+            RegistryCredentials::describe,
+        );
+        self.step(
+            run,
+            Step::Pulling,
+            format!("pulling {image} from {} ({with})", reference.registry),
+        )
+        .await;
+        let events = Arc::clone(&self.events);
+        let operation = run.operation.as_str();
+        let label = image.to_owned();
+        let progress = move |line: &PullProgress| {
+            events.emit(
+                &Event::progress(operation, format!("pulling {label}: {line}"))
+                    .with_field("step", Step::Pulling.as_str()),
+            );
+        };
+        let started = Instant::now();
+        let outcome = self
+            .docker
+            .pull_image(image, credentials.as_ref(), &progress)
+            .await;
+        run.report.timings.image_pull = started.elapsed();
+        let outcome = outcome?;
+        let (id, digest) = match outcome {
+            ImageOutcome::Pulled { id, digest } => (id, digest),
+            ImageOutcome::Present { id } => (id, None),
+        };
+        self.step(
+            run,
+            Step::Pulled,
+            format!(
+                "pulled {image} ({}) in {:.1} s",
+                digest.as_deref().unwrap_or(&id),
+                run.report.timings.image_pull.as_secs_f64()
+            ),
+        )
+        .await;
+        run.report.pulled = Some(PulledImage {
+            image: image.to_owned(),
+            id,
+            digest,
+        });
+        Ok(())
     }
 }

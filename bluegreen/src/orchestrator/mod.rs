@@ -54,6 +54,7 @@ use crate::docker::{DockerSlots, ReadyOptions};
 use crate::error::{Error, Result, StartFailure};
 use crate::journal::{Journal, JournalEntry};
 use crate::lock::{hostname, LockHolder, StackLock};
+use crate::registry::{CredentialLookup, ImageOutcome, ImageProblem, ImageRef};
 use crate::slot::{ContainerInfo, Slot, SlotState};
 use crate::switch::{Backend, TrafficState, TrafficSwitch};
 use crate::verify::{sample_releases, verify_release, Expected, VerifyOptions};
@@ -67,8 +68,8 @@ mod stages;
 mod status;
 
 pub use report::{
-    GateRun, Operation, OperationReport, OperationResult, ParseStepError, SlotRelease, Stage, Step,
-    StepTiming, Timings,
+    GateRun, Operation, OperationReport, OperationResult, ParseStepError, PulledImage, SlotRelease,
+    Stage, Step, StepTiming, Timings,
 };
 pub use stages::{DeployPlan, PlannedStage};
 pub use status::{ContainerSummary, SlotRole, SlotStatus, StackHealth, StatusReport};
@@ -105,7 +106,8 @@ pub enum Rollout {
 /// What to deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployRequest {
-    /// The release: its image (it must exist on the engine: nothing is pulled), its
+    /// The release: its image (pulled from its registry when the engine lacks it, as
+    /// the stack file's `[deploy] pull` says), its
     /// label as the version (`com.deployment.release`, the history's release) and its
     /// git commit (for the history). The same value reaches the stages, the history
     /// record and the report.
@@ -333,6 +335,7 @@ pub struct Orchestrator {
     stages: Vec<Arc<dyn DeployStage>>,
     operator: String,
     journal: Journal,
+    credentials: CredentialLookup,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -381,6 +384,7 @@ impl Orchestrator {
             stages,
             operator: "deploy-bluegreen".to_owned(),
             journal,
+            credentials: CredentialLookup::from_process(),
         }
     }
 
@@ -422,6 +426,14 @@ impl Orchestrator {
     #[must_use]
     pub fn with_hook(mut self, hook: Arc<dyn StepHook>) -> Self {
         self.hook = Some(hook);
+        self
+    }
+
+    /// Looks up registry credentials in `lookup` instead of the process's environment
+    /// and home directory (see [`crate::registry`]).
+    #[must_use]
+    pub fn with_credentials(mut self, lookup: CredentialLookup) -> Self {
+        self.credentials = lookup;
         self
     }
 
@@ -564,6 +576,7 @@ impl Orchestrator {
         t.total = run.started.elapsed();
         t.overhead = t
             .total
+            .saturating_sub(t.image_pull)
             .saturating_sub(t.container_start)
             .saturating_sub(t.gates)
             .saturating_sub(t.drain)

@@ -64,6 +64,10 @@ pub enum Step {
     /// One of the deploy's [stages](deploy_core::DeployStage) runs (the pre-deploy
     /// backup, a hook).
     Stage,
+    /// The release's image is being pulled from its registry (it was not on the engine).
+    Pulling,
+    /// The release's image is on the engine.
+    Pulled,
     /// The new slot's container is being created and started.
     Starting,
     /// The new slot answers on its readiness path.
@@ -102,10 +106,12 @@ pub enum Step {
 
 impl Step {
     /// Every step, in the order a deploy reaches them.
-    pub const ALL: [Step; 21] = [
+    pub const ALL: [Step; 23] = [
         Step::Locked,
         Step::Observed,
         Step::Repaired,
+        Step::Pulling,
+        Step::Pulled,
         Step::Stage,
         Step::Starting,
         Step::Started,
@@ -133,6 +139,8 @@ impl Step {
             Self::Locked => "locked",
             Self::Observed => "observed",
             Self::Repaired => "repaired",
+            Self::Pulling => "pulling",
+            Self::Pulled => "pulled",
             Self::Stage => "stage",
             Self::Starting => "starting",
             Self::Started => "started",
@@ -283,6 +291,9 @@ pub struct Timings {
     /// The whole operation, until it returned.
     #[serde(rename = "total_ms", with = "millis")]
     pub total: Duration,
+    /// Pulling the release's image from its registry (zero when the engine had it).
+    #[serde(rename = "image_pull_ms", with = "millis", default)]
+    pub image_pull: Duration,
     /// Creating and starting the new slot until it answered its readiness path.
     #[serde(rename = "container_start_ms", with = "millis")]
     pub container_start: Duration,
@@ -307,6 +318,18 @@ pub struct Timings {
     pub overhead: Duration,
 }
 
+/// An image the deploy pulled from its registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledImage {
+    /// The image reference.
+    pub image: String,
+    /// The engine's image id.
+    pub id: String,
+    /// The repository digest the registry served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
 /// What an operation did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperationReport {
@@ -329,6 +352,9 @@ pub struct OperationReport {
     /// [`DeployRequest::backup_id`](super::DeployRequest::backup_id)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_id: Option<String>,
+    /// The image this deploy pulled (none when the engine had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled: Option<PulledImage>,
     /// The slot that served before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<SlotRelease>,
@@ -377,6 +403,7 @@ impl OperationReport {
             reason: None,
             release: None,
             backup_id: None,
+            pulled: None,
             from: None,
             to: None,
             serving: None,

@@ -104,6 +104,13 @@ impl Orchestrator {
                 })
         };
         let pair = |k: &str, v: String| (k.to_owned(), v);
+        let mut problems = Vec::new();
+        let image = self.plan_image(request, &mut problems).await;
+        stages.push(builtin(
+            "image",
+            "the release's image on the engine",
+            image.into_iter().map(|(k, v)| pair(k, v)).collect(),
+        ));
         stages.extend(added(StagePoint::BeforeStart));
         stages.push(builtin(
             "start",
@@ -174,7 +181,7 @@ impl Orchestrator {
             ],
         ));
         stages.extend(added(StagePoint::Finish));
-        let (mut problems, mut notes) = (Vec::new(), Vec::new());
+        let mut notes = Vec::new();
         match self.check_marking().await {
             (crate::verify::Marking::Unmarked, Some(message)) => problems.push(message),
             (_, Some(message)) => notes.push(message),
@@ -191,6 +198,58 @@ impl Orchestrator {
             problems,
             notes,
         })
+    }
+
+    /// The image stage's settings for the plan: whether the engine has it, and if not,
+    /// where it would be pulled from with which credentials (read, not used: the
+    /// registry is not asked).
+    async fn plan_image(
+        &self,
+        request: &DeployRequest,
+        problems: &mut Vec<String>,
+    ) -> Vec<(&'static str, String)> {
+        let image = request.release.image.as_str();
+        let policy = self.config.deploy.pull;
+        let mut settings = vec![
+            ("image", image.to_owned()),
+            ("pull", policy.as_str().to_owned()),
+        ];
+        let reference = match crate::registry::ImageRef::parse(image) {
+            Ok(reference) => reference,
+            Err(e) => {
+                problems.push(format!("image {image}: {e}"));
+                return settings;
+            }
+        };
+        let present = match self.docker.image_id(image).await {
+            Ok(id) => id,
+            Err(e) => {
+                settings.push(("on_engine", format!("unknown ({e})")));
+                return settings;
+            }
+        };
+        settings.push((
+            "on_engine",
+            if present.is_some() { "yes" } else { "no" }.to_owned(),
+        ));
+        if present.is_some() && policy != crate::registry::PullPolicy::Always {
+            return settings;
+        }
+        if policy == crate::registry::PullPolicy::Never {
+            problems.push(format!(
+                "image {image} is not on the engine and the stack file says pull = \"never\": build or load it, or set pull = \"missing\" in [deploy]"
+            ));
+            return settings;
+        }
+        settings.push(("registry", reference.registry.clone()));
+        match self.credentials.credentials_for(&reference) {
+            Ok(Some(found)) => settings.push(("credentials", found.describe())),
+            Ok(None) => {
+                settings.push(("credentials", "none (a public image needs none)".to_owned()))
+            }
+            Err(e) => problems.push(format!("image {image}: {e}")),
+        }
+        settings
     }
 
     /// Runs the stages at `point` in order. Returns the first refusal's reason (the

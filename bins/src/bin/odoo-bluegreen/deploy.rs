@@ -15,7 +15,9 @@ use crate::{connect, fail, finish, render, Cli};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DeployArgs {
-    /// The image to run (default: the stack file's `image`). Nothing is pulled.
+    /// The image to run (default: the stack file's `image`). Pulled from its registry
+    /// when the engine does not have it (`[deploy] pull`; credentials from the
+    /// environment or Docker's config.json, never the command line).
     #[arg(long)]
     image: Option<String>,
     /// The release label (default: the image's tag).

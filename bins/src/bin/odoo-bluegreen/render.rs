@@ -44,6 +44,15 @@ pub(crate) fn print_report(cli: &Cli, report: &OperationReport) {
     if let Some(reason) = &report.reason {
         let _ = writeln!(out, "  reason    {reason}");
     }
+    if let Some(pulled) = &report.pulled {
+        let _ = writeln!(
+            out,
+            "  pulled    {} ({}) in {:.1} s",
+            pulled.image,
+            pulled.digest.as_deref().unwrap_or(&pulled.id),
+            report.timings.image_pull.as_secs_f64()
+        );
+    }
     if let Some(id) = &report.backup_id {
         let _ = writeln!(out, "  backup    {id} (taken before the deploy)");
     }
