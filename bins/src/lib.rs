@@ -12,7 +12,7 @@
 //! #   "schema_version": 1, "result": "passed", "mode": "once", "rounds": 1,
 //! #   "elapsed_ms": 3, "stable_ms": 0, "failures": [], "not_passed": [], "gates": []
 //! # }"#).unwrap();
-//! let xml = render::junit(&report, &[]);
+//! let xml = render::junit(&report, &[]).unwrap();
 //! assert!(xml.starts_with("<?xml"));
 //! assert_eq!(render::exit_code(&report), 0);
 //! ```

@@ -174,25 +174,6 @@ pub fn json(report: &Report) -> serde_json::Result<String> {
     Ok(text)
 }
 
-/// Escapes text for XML attributes and content, dropping characters XML 1.0 forbids.
-#[must_use]
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn values_text(gate: &GateReport) -> String {
     gate.last
         .as_ref()
@@ -216,86 +197,81 @@ fn number(value: f64) -> String {
 }
 
 /// The report as JUnit XML: one test suite `odoo-gate`, one test case per gate, plus a
-/// skipped test case per gate in `not_run`.
-#[must_use]
-pub fn junit(report: &Report, not_run: &[NotRun]) -> String {
-    let (mut failures, mut errors, mut skipped) = (0usize, 0usize, not_run.len());
-    let mut cases = String::new();
+/// skipped test case per gate in `not_run`. The XML is written by `quick-junit`, which
+/// escapes text and drops what XML 1.0 forbids (control characters, ANSI colours).
+///
+/// # Errors
+/// Only if the XML writer fails, which writing to memory does not.
+pub fn junit(report: &Report, not_run: &[NotRun]) -> Result<String, quick_junit::SerializeError> {
+    use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new("odoo-gate");
+    suite.add_properties([
+        Property::new("result", report.result.to_string()),
+        Property::new("mode", report.mode.to_string()),
+        Property::new("rounds", report.rounds.to_string()),
+    ]);
+    suite.set_time(std::time::Duration::from_millis(report.elapsed_ms));
     for gate in &report.gates {
-        let classname = format!(
-            "odoo-gate.{}.{}",
-            gate.target.as_deref().unwrap_or("-"),
-            gate.kind.as_deref().unwrap_or("gate")
-        );
-        let time = last_ms(gate) as f64 / 1000.0;
-        let _ = write!(
-            cases,
-            "    <testcase name=\"{}\" classname=\"{}\" time=\"{time:.3}\">",
-            xml_escape(&gate.name),
-            xml_escape(&classname)
-        );
-        let msg = xml_escape(message(gate));
-        let values = xml_escape(&values_text(gate));
+        let msg = message(gate);
+        let values = values_text(gate);
         let body = if values.is_empty() {
-            msg.clone()
+            msg.to_owned()
         } else {
             format!("{msg}\n{values}")
         };
-        match status(gate) {
-            Some(GateStatus::Pass) => {
-                let _ = write!(cases, "\n      <system-out>{body}</system-out>\n    ");
+        let with_message = |mut status: TestCaseStatus, kind: Option<GateStatus>| {
+            status.set_message(msg);
+            if let Some(kind) = kind {
+                status.set_type(kind.to_string());
+                status.set_description(body.as_str());
             }
-            Some(GateStatus::Warn) => {
-                let _ = write!(
-                    cases,
-                    "\n      <system-out>warning: {body}</system-out>\n    "
-                );
-            }
-            Some(status @ (GateStatus::Fail | GateStatus::Inconclusive)) => {
-                failures += 1;
-                let _ = write!(
-                    cases,
-                    "\n      <failure type=\"{status}\" message=\"{msg}\">{body}</failure>\n    "
-                );
-            }
-            Some(status @ (GateStatus::Error | GateStatus::Cancelled)) => {
-                errors += 1;
-                let _ = write!(
-                    cases,
-                    "\n      <error type=\"{status}\" message=\"{msg}\">{body}</error>\n    "
-                );
-            }
+            status
+        };
+        let (status, out) = match status(gate) {
+            Some(GateStatus::Pass) => (TestCaseStatus::success(), Some(body.clone())),
+            Some(GateStatus::Warn) => (TestCaseStatus::success(), Some(format!("warning: {body}"))),
+            Some(kind @ (GateStatus::Fail | GateStatus::Inconclusive)) => (
+                with_message(
+                    TestCaseStatus::non_success(NonSuccessKind::Failure),
+                    Some(kind),
+                ),
+                None,
+            ),
+            Some(kind @ (GateStatus::Error | GateStatus::Cancelled)) => (
+                with_message(
+                    TestCaseStatus::non_success(NonSuccessKind::Error),
+                    Some(kind),
+                ),
+                None,
+            ),
             Some(GateStatus::Skipped) | None => {
-                skipped += 1;
-                let _ = write!(cases, "\n      <skipped message=\"{msg}\"/>\n    ");
+                (with_message(TestCaseStatus::skipped(), None), None)
             }
+        };
+        let mut case = TestCase::new(gate.name.as_str(), status);
+        case.set_classname(format!(
+            "odoo-gate.{}.{}",
+            gate.target.as_deref().unwrap_or("-"),
+            gate.kind.as_deref().unwrap_or("gate")
+        ));
+        case.set_time(std::time::Duration::from_millis(last_ms(gate)));
+        if let Some(out) = out {
+            case.set_system_out(out);
         }
-        cases.push_str("</testcase>\n");
+        suite.add_test_case(case);
     }
     for entry in not_run {
-        let _ = writeln!(
-            cases,
-            "    <testcase name=\"{}\" classname=\"odoo-gate.not-run\" time=\"0.000\">\n      <skipped message=\"not run: {}\"/>\n    </testcase>",
-            xml_escape(&entry.gate),
-            xml_escape(&entry.reason)
-        );
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(format!("not run: {}", entry.reason));
+        let mut case = TestCase::new(entry.gate.as_str(), status);
+        case.set_classname("odoo-gate.not-run");
+        case.set_time(std::time::Duration::ZERO);
+        suite.add_test_case(case);
     }
-    let tests = report.gates.len() + not_run.len();
-    let time = report.elapsed_ms as f64 / 1000.0;
-    let counts = format!(
-        "tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\""
-    );
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <testsuites name=\"odoo-gate\" {counts}>\n  \
-         <testsuite name=\"odoo-gate\" {counts}>\n    \
-         <properties>\n      \
-         <property name=\"result\" value=\"{}\"/>\n      \
-         <property name=\"mode\" value=\"{}\"/>\n      \
-         <property name=\"rounds\" value=\"{}\"/>\n    \
-         </properties>\n{cases}  </testsuite>\n</testsuites>\n",
-        report.result, report.mode, report.rounds
-    )
+    let mut junit = quick_junit::Report::new("odoo-gate");
+    junit.set_time(std::time::Duration::from_millis(report.elapsed_ms));
+    junit.add_test_suite(suite);
+    junit.to_string()
 }
 
 /// Escapes text for a Markdown table cell: pipes, line breaks and HTML.
@@ -374,12 +350,69 @@ pub fn markdown(report: &Report, not_run: &[NotRun]) -> String {
 mod tests {
     use super::*;
 
+    /// A report with one gate of `status` whose message is `message`.
+    fn one_gate(status: &str, message: &str) -> Report {
+        let gate = serde_json::json!({
+            "name": "smoke <&> \"quoted\"", "target": "green", "kind": "smoke-crud",
+            "depends_on": [], "timeout_ms": 30000, "failure_limit": 0,
+            "consecutive_error_limit": 4,
+            "last": { "round": 1, "status": status, "message": message,
+                      "values": { "latency_ms": 12.5 }, "duration_ms": 1500 },
+            "counts": { "pass": 0, "warn": 0, "fail": 1, "error": 0, "inconclusive": 0,
+                        "skipped": 0, "cancelled": 0 },
+            "consecutive_errors": 0, "total_duration_ms": 1500, "max_duration_ms": 1500
+        });
+        let report = serde_json::json!({
+            "schema_version": 1, "result": "failed", "mode": "once", "rounds": 1,
+            "elapsed_ms": 1600, "stable_ms": 0, "failures": [], "not_passed": [],
+            "gates": [gate]
+        });
+        serde_json::from_value(report).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
-    fn xml_escaping() {
+    fn junit_of_hostile_text_is_well_formed_and_reads_back() {
+        // What an Odoo error can put in a message: markup, quotes, a NUL, a terminal
+        // colour, a CDATA terminator.
+        let message = "record <res.partner,7> & \"x\" ]]> \u{0}\u{1b}[31mred\u{1b}[0m";
+        let not_run = [NotRun {
+            gate: "postgres".to_owned(),
+            reason: "no dsn <given> & skipped".to_owned(),
+        }];
+        let xml = junit(&one_gate("fail", message), &not_run).unwrap_or_else(|e| panic!("{e}"));
+        let back = quick_junit::Report::deserialize_from_str(&xml)
+            .unwrap_or_else(|e| panic!("{e}: {xml}"));
+        assert_eq!((back.tests, back.failures, back.errors), (2, 1, 0), "{xml}");
+        let suite = &back.test_suites[0];
+        let case = &suite.test_cases[0];
+        assert_eq!(case.name.as_str(), "smoke <&> \"quoted\"");
         assert_eq!(
-            xml_escape("a<b & \"c\" 'd'>\u{1}\n"),
-            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\u{fffd}\n"
+            case.classname.as_ref().map(|c| c.as_str()),
+            Some("odoo-gate.green.smoke-crud")
         );
+        match &case.status {
+            quick_junit::TestCaseStatus::NonSuccess {
+                kind,
+                message: Some(m),
+                ty: Some(ty),
+                description: Some(d),
+                ..
+            } => {
+                assert_eq!(*kind, quick_junit::NonSuccessKind::Failure);
+                assert_eq!(m.as_str(), "record <res.partner,7> & \"x\" ]]> red");
+                assert_eq!(ty.as_str(), "fail");
+                assert!(d.as_str().ends_with("latency_ms = 12.50"), "{}", d.as_str());
+            }
+            other => panic!("not a failure: {other:?}"),
+        }
+        match &suite.test_cases[1].status {
+            quick_junit::TestCaseStatus::Skipped {
+                message: Some(m), ..
+            } => {
+                assert_eq!(m.as_str(), "not run: no dsn <given> & skipped");
+            }
+            other => panic!("not skipped: {other:?}"),
+        }
     }
 
     #[test]

@@ -1366,7 +1366,10 @@ async fn deploy_dry_run_lists_the_stages_and_changes_nothing() {
         ],
         "{plan:#}"
     );
-    assert_eq!(plan["stages"][0]["settings"]["on_engine"], "yes", "{plan:#}");
+    assert_eq!(
+        plan["stages"][0]["settings"]["on_engine"], "yes",
+        "{plan:#}"
+    );
     assert_eq!(plan["stages"][2]["settings"]["slot"], "blue", "{plan:#}");
     assert_eq!(
         plan["stages"][3]["settings"]["plan"], "2 gates: health, login",

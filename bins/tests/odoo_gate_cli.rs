@@ -268,14 +268,23 @@ async fn run_passes_and_writes_junit_and_summary() {
     assert_exit(&out, 0);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
-    assert!(
-        xml.contains(
-            r#"<testsuites name="odoo-gate" tests="4" failures="0" errors="0" skipped="0""#
+    let junit_report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(
+        (
+            junit_report.tests,
+            junit_report.failures,
+            junit_report.errors
         ),
+        (4, 0, 0),
         "{xml}"
     );
-    assert_eq!(xml.matches("<testcase ").count(), 4);
-    assert!(xml.contains(r#"<testcase name="auth" classname="odoo-gate.green.authentication""#));
+    let cases = &junit_report.test_suites[0].test_cases;
+    assert_eq!(cases.len(), 4);
+    let auth = cases.iter().find(|c| c.name.as_str() == "auth").unwrap();
+    assert_eq!(
+        auth.classname.as_ref().map(|c| c.as_str()),
+        Some("odoo-gate.green.authentication")
+    );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.starts_with("### ✅ odoo-gate: passed"), "{md}");
     assert!(
@@ -319,11 +328,31 @@ async fn run_fails_with_exit_1_and_reports_the_failure_everywhere() {
     assert_eq!(report["failures"][0]["gate"], "modules");
     assert_eq!(report["failures"][0]["reason"], "failure-limit");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(r#"failures="1" errors="0""#), "{xml}");
-    assert!(
-        xml.contains(r#"<failure type="fail" message="1 installed with an update pending (to upgrade): sale; finish the update (odoo -u sale)">"#),
+    let junit_report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(
+        (junit_report.failures, junit_report.errors),
+        (1, 0),
         "{xml}"
     );
+    let failed = junit_report.test_suites[0]
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "modules")
+        .unwrap();
+    match &failed.status {
+        quick_junit::TestCaseStatus::NonSuccess {
+            message: Some(message),
+            ty: Some(ty),
+            ..
+        } => {
+            assert_eq!(ty.as_str(), "fail");
+            assert_eq!(
+                message.as_str(),
+                "1 installed with an update pending (to upgrade): sale; finish the update (odoo -u sale)"
+            );
+        }
+        other => panic!("modules is not a failure: {other:?}\n{xml}"),
+    }
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.starts_with("### ❌ odoo-gate: failed"), "{md}");
     assert!(md.contains("| ❌ | `modules` |"), "{md}");

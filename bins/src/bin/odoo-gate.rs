@@ -355,8 +355,9 @@ fn write_outputs(report: &Report, not_run: &[NotRun], output: &OutputArgs) -> Re
         .and_then(|()| stdout.flush())
         .map_err(|err| Usage(format!("writing the report to stdout: {err}")))?;
     if let Some(path) = &output.junit {
-        std::fs::write(path, render::junit(report, not_run))
-            .map_err(|err| file_error("--junit", path, &err))?;
+        let xml = render::junit(report, not_run)
+            .map_err(|err| Usage(format!("--junit {}: {err}", path.display())))?;
+        std::fs::write(path, xml).map_err(|err| file_error("--junit", path, &err))?;
     }
     if let Some(path) = &output.summary {
         let mut file = std::fs::OpenOptions::new()
