@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod output;
 pub mod progress;
 pub mod render;
 pub mod table;

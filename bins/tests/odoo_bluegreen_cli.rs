@@ -14,7 +14,29 @@
 )]
 
 use deploy_test_support as util;
-use util::{describe, stdout_json as json};
+use util::describe;
+
+/// Stdout as JSON, checked against the schema of its kind (an error, a status, a plan,
+/// an operation's report, a prune's report), as `schemas/` documents them.
+fn json(output: &std::process::Output) -> serde_json::Value {
+    let value = util::stdout_json(output);
+    let has = |key: &str| value.get(key).is_some();
+    let schema = if has("error") && has("exit_code") {
+        "error"
+    } else if has("health") && has("proxy") {
+        "status"
+    } else if has("stages") && has("target") {
+        "deploy-plan"
+    } else if has("operation") && has("result") {
+        "operation-report"
+    } else if has("decisions") {
+        "prune"
+    } else {
+        panic!("output of no documented kind: {value:#}")
+    };
+    util::assert_schema(schema, &value);
+    value
+}
 
 use std::path::Path;
 use std::process::{Output, Stdio};

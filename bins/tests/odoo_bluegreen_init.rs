@@ -14,7 +14,14 @@
 )]
 
 use deploy_test_support as util;
-use util::{describe, stdout_json as json};
+use util::describe;
+
+/// Stdout as JSON, checked against `schemas/<schema>.schema.json`.
+fn json_as(output: &Output, schema: &str) -> Value {
+    let value = util::stdout_json(output);
+    util::assert_schema(schema, &value);
+    value
+}
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -211,8 +218,16 @@ fn init_with_image(kind: Kind, image: &str) -> Site {
         &blue.to_string(),
         "--green-port",
         &green.to_string(),
+        "--json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let written = json_as(&out, "init");
+    assert!(
+        written["stack_file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("stack.toml")),
+        "{written:#}"
+    );
     let site = Site { dir, guard, listen };
     let text = std::fs::read_to_string(site.stack_file()).unwrap();
     let text = text
@@ -256,7 +271,7 @@ fn deploy_a_stock_image_verified_by_the_slot_header(kind: Kind) {
     let plan = site.cli(&["deploy", "--release", "s1", "--dry-run", "--json"]);
     assert_eq!(plan.status.code(), Some(0), "{}", describe(&plan));
     assert_eq!(
-        json(&plan)["problems"],
+        json_as(&plan, "deploy-plan")["problems"],
         Value::Array(vec![]),
         "{}",
         describe(&plan)
@@ -273,7 +288,7 @@ fn deploy_a_stock_image_verified_by_the_slot_header(kind: Kind) {
             describe(&out),
             proxy.logs()
         );
-        let report = json(&out);
+        let report = json_as(&out, "operation-report");
         assert_eq!(report["result"], "succeeded", "{report:#}");
         assert_eq!(report["serving"], slot, "{report:#}");
         let verified = report["steps"]
@@ -290,7 +305,7 @@ fn deploy_a_stock_image_verified_by_the_slot_header(kind: Kind) {
 
     let status = site.cli(&["status", "--json"]);
     assert_eq!(status.status.code(), Some(0), "{}", describe(&status));
-    let status = json(&status);
+    let status = json_as(&status, "status");
     let notes = status["notes"].as_array().cloned().unwrap_or_default();
     assert!(
         !notes
@@ -298,6 +313,13 @@ fn deploy_a_stock_image_verified_by_the_slot_header(kind: Kind) {
             .any(|n| n.as_str().unwrap_or("").contains("X-Deploy-Slot")),
         "nothing to fix: {status:#}"
     );
+
+    let files = site.cli(&["proxy-config", "--json"]);
+    assert_eq!(files.status.code(), Some(0), "{}", describe(&files));
+    assert!(!json_as(&files, "proxy-files")
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     // proxy-config prints the configuration the proxy runs, with traffic where it is.
     let printed = site.cli(&["proxy-config"]);
@@ -385,7 +407,7 @@ fn a_deploy_pulls_its_image_from_a_registry_and_bad_credentials_or_tags_start_no
         &[("DOCKER_CONFIG", &good)],
     );
     assert_eq!(plan.status.code(), Some(0), "{}", describe(&plan));
-    let plan = json(&plan);
+    let plan = json_as(&plan, "deploy-plan");
     let image_stage = plan["stages"]
         .as_array()
         .unwrap()
@@ -413,10 +435,11 @@ fn a_deploy_pulls_its_image_from_a_registry_and_bad_credentials_or_tags_start_no
     ];
     for (case, config, reference, problem) in cases {
         let out = site.cli_with(
-            &["deploy", "--image", reference, "--release", "p1"],
+            &["deploy", "--image", reference, "--release", "p1", "--json"],
             &[("DOCKER_CONFIG", config)],
         );
         assert_eq!(out.status.code(), Some(2), "{case}: {}", describe(&out));
+        assert_eq!(json_as(&out, "error")["exit_code"], 2);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(&format!("image {reference}: {problem}")),
@@ -442,7 +465,7 @@ fn a_deploy_pulls_its_image_from_a_registry_and_bad_credentials_or_tags_start_no
         describe(&out),
         registry.logs()
     );
-    let report = json(&out);
+    let report = json_as(&out, "operation-report");
     assert_eq!(report["result"], "succeeded", "{report:#}");
     assert_eq!(report["pulled"]["image"], image.as_str(), "{report:#}");
     assert!(
@@ -466,7 +489,11 @@ fn a_deploy_pulls_its_image_from_a_registry_and_bad_credentials_or_tags_start_no
         &[("DOCKER_CONFIG", &none)],
     );
     assert_eq!(again.status.code(), Some(0), "{}", describe(&again));
-    assert!(json(&again).get("pulled").is_none(), "{}", describe(&again));
+    assert!(
+        json_as(&again, "operation-report").get("pulled").is_none(),
+        "{}",
+        describe(&again)
+    );
 
     drop(site);
     runtime.block_on(async {

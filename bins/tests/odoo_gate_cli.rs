@@ -66,9 +66,12 @@ fn assert_no_secret(texts: &[&str]) {
     }
 }
 
+/// Stdout as JSON: a gate report, checked against `schemas/gate-report.schema.json`.
 fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", text(&out.stdout)))
+    let value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", text(&out.stdout)));
+    deploy_test_support::assert_schema("gate-report", &value);
+    value
 }
 
 /// A plan for the fake at `url`, with `gates` appended.

@@ -188,6 +188,13 @@ fn assert_no_secret(out: &Output) {
 }
 
 #[track_caller]
+/// Stdout as JSON, checked against `schemas/<schema>.schema.json`.
+fn json_as(out: &Output, schema: &str) -> Value {
+    let value = json(out);
+    deploy_test_support::assert_schema(schema, &value);
+    value
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -235,7 +242,7 @@ fn take_backup(db: &TestDb, store: &Path, data_dir: Option<&Path>, release: &str
     let out = odoo_rollback(&args, &[("ODR_PG_URL", &url)]);
     assert_exit(&out, 0);
     assert_no_secret(&out);
-    let manifest = json(&out);
+    let manifest = json_as(&out, "backup");
     assert_eq!(manifest["database"], db.name.as_str());
     assert_eq!(manifest["release"], release);
     manifest["id"].as_str().unwrap().to_owned()
@@ -306,7 +313,7 @@ fn backup_change_restore_gives_back_the_backed_up_rows_and_filestore() {
     let out = restore(&["--confirm", "prod", "--json"]);
     assert_exit(&out, 1);
     assert_no_secret(&out);
-    let error = json(&out);
+    let error = json_as(&out, "error");
     assert_eq!(error["exit_code"], 1);
     assert_eq!(error["kind"], "refused");
     assert_eq!(partners(&db.name), damaged);
@@ -323,7 +330,7 @@ fn backup_change_restore_gives_back_the_backed_up_rows_and_filestore() {
     ]);
     assert_exit(&out, 0);
     assert_no_secret(&out);
-    let outcome = json(&out);
+    let outcome = json_as(&out, "restore");
     assert_eq!(outcome["live_database"], db.name.as_str());
     assert_eq!(outcome["backup_id"], id.as_str());
     assert!(outcome["unavailable_ms"].is_u64());
@@ -514,7 +521,7 @@ fn prune_dry_run_changes_nothing_and_the_history_protects_pre_deploy_backups() {
         &[],
     );
     assert_exit(&out, 0);
-    let listing = json(&out);
+    let listing = json_as(&out, "backups");
     let listed = listing["backups"].as_array().unwrap();
     assert_eq!(
         listed.len(),
@@ -574,7 +581,7 @@ fn prune_dry_run_changes_nothing_and_the_history_protects_pre_deploy_backups() {
         &[],
     );
     assert_exit(&out, 0);
-    let plan = json(&out);
+    let plan = json_as(&out, "prune");
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["decisions"].as_array().unwrap().len(), 3);
     let mut removed: Vec<&str> = plan["removed"]
@@ -627,7 +634,7 @@ fn prune_dry_run_changes_nothing_and_the_history_protects_pre_deploy_backups() {
         &[],
     );
     assert_exit(&out, 0);
-    let report = json(&out);
+    let report = json_as(&out, "prune");
     assert_eq!(report["removed"], serde_json::json!([ids[1]]));
     let kept = report["decisions"]
         .as_array()
@@ -673,7 +680,7 @@ fn imported_history(tmp: &Path) -> PathBuf {
         &[],
     );
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["imported"], 8);
+    assert_eq!(json_as(&out, "history-import")["imported"], 8);
     history
 }
 
@@ -697,7 +704,7 @@ fn history_import_export_filters_and_figures() {
         args.extend(extra);
         let out = odoo_rollback(&args, &[]);
         assert_exit(&out, 0);
-        json(&out).as_array().unwrap().clone()
+        json_as(&out, "history").as_array().unwrap().clone()
     };
     assert_eq!(list(&[]).len(), 8);
     let failed = list(&["--stack", "shop", "--status", "failed"]);
@@ -744,7 +751,7 @@ fn history_import_export_filters_and_figures() {
 
     let out = odoo_rollback(&["history", "--history", h, "--figures", "--json"], &[]);
     assert_exit(&out, 0);
-    let figures = json(&out);
+    let figures = json_as(&out, "history-figures");
     assert_eq!(figures["deployments"], 4);
     assert_eq!(figures["succeeded"], 3);
     assert_eq!(figures["rolled_back"], 1);
@@ -789,7 +796,7 @@ fn previous_resolves_the_last_good_release_and_needs_a_stack_to_redeploy() {
         &[],
     );
     assert_exit(&out, 0);
-    let plan = json(&out);
+    let plan = json_as(&out, "previous-plan");
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["strategy"], "previous_release");
     // 17.0.3 is live (the latest); 17.0.2 was rolled back; 17.0.1 is the one to go to.
@@ -859,7 +866,7 @@ fn previous_resolves_the_last_good_release_and_needs_a_stack_to_redeploy() {
         &[],
     );
     assert_exit(&out, 1);
-    assert_eq!(json(&out)["exit_code"], 1);
+    assert_eq!(json_as(&out, "error")["exit_code"], 1);
     assert!(
         text(&out.stderr).contains("no good release"),
         "{}",
@@ -938,7 +945,7 @@ async fn previous_switches_a_blue_green_stack_back_to_the_last_good_release() {
     // Stack, environment and history come from the stack file.
     let out = run(args(&["--dry-run", "--json"])).await;
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["target_release"], "r1");
+    assert_eq!(json_as(&out, "previous-plan")["target_release"], "r1");
     assert_eq!(
         orchestrator.status().await.live_release.as_deref(),
         Some("r2")
@@ -953,7 +960,7 @@ async fn previous_switches_a_blue_green_stack_back_to_the_last_good_release() {
             stack.diagnostics()
         );
     }
-    let outcome = json(&out);
+    let outcome = json_as(&out, "previous");
     assert_eq!(outcome["strategy"], "previous_release");
     assert_eq!(outcome["live_release"], "r1");
     assert_eq!(outcome["detail"]["kind"], "redeployed");
@@ -1081,7 +1088,7 @@ fn revert_dry_run_changes_nothing_and_the_real_one_pushes_the_pre_merge_tree() {
         &[],
     );
     assert_exit(&out, 0);
-    let plan = json(&out);
+    let plan = json_as(&out, "revert");
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["pushed"], false);
     assert_eq!(plan["mainline"], 1);
@@ -1202,7 +1209,7 @@ fn revert_refuses_a_dirty_tree_and_a_diverged_branch() {
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(json(&out)["exit_code"], 1);
+    assert_eq!(json_as(&out, "error")["exit_code"], 1);
     assert_eq!(git(&r.remote, &["rev-parse", "production"]), pushed);
 
     // An unknown commit is a usage error.

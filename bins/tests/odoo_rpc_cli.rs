@@ -69,11 +69,13 @@ async fn every_command_works_on_every_version() {
 
         let out = odoo_rpc(&url, SECRET, &["version"]).await;
         let v = stdout_json(&out);
+        deploy_test_support::assert_schema("rpc-version", &v);
         assert_eq!(v["server_serie"], json!(version.to_string()), "{version}");
         assert_eq!(v["release"], json!("blue"));
 
         let out = odoo_rpc(&url, SECRET, &["health", "--db-status"]).await;
         let v = stdout_json(&out);
+        deploy_test_support::assert_schema("rpc-health", &v);
         assert_eq!(v["status"], "pass");
 
         let out = odoo_rpc(&url, SECRET, &["db-list"]).await;

@@ -17,7 +17,7 @@ use crate::orchestrator::{Operation, OperationResult, Step};
 use crate::slot::Slot;
 
 /// The record of one operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JournalEntry {
     /// The operation.
     pub operation: Operation,

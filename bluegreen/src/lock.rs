@@ -27,7 +27,7 @@ use tracing::{info, warn};
 use crate::error::{Error, Result};
 
 /// Who holds (or held) a stack's lock, as written into the lock file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LockHolder {
     /// The holder's process id.
     pub pid: u32,
@@ -110,7 +110,7 @@ pub fn lock_path(state_dir: &Path, stack: &str) -> PathBuf {
 }
 
 /// What the lock file says, for `status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum LockState {
     /// Nobody holds it.

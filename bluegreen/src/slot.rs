@@ -145,7 +145,7 @@ impl SlotSpec {
 }
 
 /// The lifecycle state Docker reports for a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerStatus {
     /// Created, never started.

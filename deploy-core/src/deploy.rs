@@ -29,7 +29,19 @@ use crate::stage::StageRecord;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What happened to a deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeployStatus {
     /// The deployment began.
@@ -117,7 +129,7 @@ pub struct ReleaseRef {
 }
 
 /// How a [`Deployer`] put a release back in service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RedeployMethod {
     /// The release was live already: nothing changed.
@@ -129,7 +141,7 @@ pub enum RedeployMethod {
 }
 
 /// What a [`Deployer`] did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RedeployReport {
     /// The release now live.
     pub release: String,
@@ -192,7 +204,7 @@ pub trait Deployer: Send + Sync {
 /// One step of a deployment's life, as the orchestrator reports it to a
 /// [`DeploymentRecorder`]. It carries no timestamp: the recorder stamps it when it
 /// records it. No field may hold a secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeploymentOutcome {
     /// The stack.
     pub stack: String,
@@ -211,6 +223,7 @@ pub struct DeploymentOutcome {
         skip_serializing_if = "Option::is_none",
         with = "duration_ms"
     )]
+    #[schemars(with = "Option<u64>")]
     pub duration: Option<Duration>,
     /// The gates' verdicts, e.g. a gate runner's JSON report or a short text.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -26,7 +26,9 @@ use crate::Error;
 /// assert_eq!(Environment::Uat.to_string(), "uat");
 /// # Ok::<(), deploy_core::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     /// Development.

@@ -55,7 +55,19 @@ use crate::event::EventSink;
 use crate::release::Release;
 
 /// Where in a deploy a [`DeployStage`] runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StagePoint {
     /// After the stack is locked and its state read, before the idle slot's old
@@ -256,7 +268,7 @@ impl StageOutcome {
 }
 
 /// How a stage ended, as the report and the history keep it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StageResult {
     /// It let the deploy go on.
@@ -287,7 +299,7 @@ impl fmt::Display for StageResult {
 
 /// One stage a deploy ran, as its report and its history record keep it. No field
 /// holds a secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StageRecord {
     /// The stage's name.
     pub name: String,

@@ -57,7 +57,7 @@ use crate::runner::Mode;
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunResult {
     /// Every gate passed (warnings allowed) in the same round — and, in wait-until
@@ -101,7 +101,7 @@ impl fmt::Display for RunResult {
 }
 
 /// Why a gate failed the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureReason {
     /// Its number of `Fail` verdicts exceeded its `failure_limit`.
@@ -111,7 +111,7 @@ pub enum FailureReason {
 }
 
 /// A gate that failed the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateFailure {
     /// The gate.
     pub gate: String,
@@ -122,7 +122,7 @@ pub struct GateFailure {
 }
 
 /// What happened to a gate in one round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GateStatus {
     /// Verdict `Pass`.
@@ -170,7 +170,9 @@ impl fmt::Display for GateStatus {
 }
 
 /// How many times each status happened to a gate over a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Counts {
     /// `Pass` verdicts.
     pub pass: u32,
@@ -214,7 +216,7 @@ impl Counts {
 }
 
 /// A gate's result in one round.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateResult {
     /// The round, from 1.
     pub round: u32,
@@ -229,7 +231,7 @@ pub struct GateResult {
 }
 
 /// One gate's part of a [`Report`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateReport {
     /// The gate's name.
     pub name: String,
@@ -273,7 +275,7 @@ impl GateReport {
 
 /// The result of a [`Runner::run`](crate::Runner::run). See the
 /// [module docs](crate::report) for the serialized schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     /// [`REPORT_SCHEMA_VERSION`].
     pub schema_version: u32,

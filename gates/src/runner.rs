@@ -81,7 +81,9 @@ use crate::{graph, BuildContext, Error, GateFactory, GateSpec, Plan, Result, Sco
 pub const CLEANUP_WAIT: Duration = Duration::from_secs(40);
 
 /// Whether a run evaluates the gates once or until they pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// `"once"`: a single round.

@@ -165,7 +165,7 @@ impl<W: Write> Write for HashingWriter<W> {
 // Progress
 
 /// What a long operation is doing when it reports progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// `pg_dump` output written (bytes of the dump file).
@@ -228,7 +228,7 @@ impl Progress for NoProgress {
 // Manifest
 
 /// One artifact of a backup.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ArtifactInfo {
     /// File name inside the backup directory.
     pub file: String,
@@ -242,7 +242,7 @@ pub struct ArtifactInfo {
 }
 
 /// What `pg_restore --list` read from the dump when the backup was verified.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TocSummary {
     /// Entries in the table of contents.
     pub entries: usize,
@@ -293,7 +293,7 @@ impl TocSummary {
 }
 
 /// The manifest of a complete backup (`manifest.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BackupManifest {
     /// Manifest format version ([`MANIFEST_FORMAT`]).
     pub format: u32,
@@ -311,9 +311,11 @@ pub struct BackupManifest {
     pub git_sha: Option<String>,
     /// When the backup started (UTC).
     #[serde(with = "crate::serde_util::rfc3339")]
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     pub created_at: DateTime<Utc>,
     /// When it was complete (UTC).
     #[serde(with = "crate::serde_util::rfc3339")]
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     pub completed_at: DateTime<Utc>,
     /// The `pg_dump --format=custom` dump.
     pub database_dump: ArtifactInfo,
@@ -436,7 +438,9 @@ pub struct BackupEntry {
 /// Which backups [`BackupStore::prune`] keeps, per database. The rules add up: a
 /// backup is kept when any rule keeps it. The newest complete backup of each database
 /// and the protected ids are always kept, even with every count at 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(default)]
 pub struct RetentionPolicy {
     /// Keep the newest N backups.
@@ -469,7 +473,7 @@ impl RetentionPolicy {
 }
 
 /// Why a backup is kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum KeepReason {
     /// The newest complete backup of its database.
@@ -493,7 +497,7 @@ pub enum KeepReason {
 }
 
 /// The retention verdict on one backup.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RetentionDecision {
     /// The backup id.
     pub id: String,
@@ -501,6 +505,7 @@ pub struct RetentionDecision {
     pub database: String,
     /// When it was taken.
     #[serde(with = "crate::serde_util::rfc3339")]
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     pub created_at: DateTime<Utc>,
     /// Why it is kept; empty means it is removed.
     pub keep: Vec<KeepReason>,
@@ -577,7 +582,7 @@ pub fn plan_retention(
 }
 
 /// What [`BackupStore::prune`] did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PruneReport {
     /// The verdict on every complete backup.
     pub decisions: Vec<RetentionDecision>,

@@ -143,7 +143,7 @@ impl GitRevertRequest {
 }
 
 /// How a file changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// Created by the revert.
@@ -157,7 +157,7 @@ pub enum ChangeKind {
 }
 
 /// One file the revert changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FileChange {
     /// Path in the repository.
     pub path: String,
@@ -170,7 +170,7 @@ pub struct FileChange {
 }
 
 /// Totals over the changed files (`git diff --stat`'s last line).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DiffStat {
     /// Files changed.
     pub files_changed: usize,
@@ -181,7 +181,7 @@ pub struct DiffStat {
 }
 
 /// The result of [`revert`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RevertOutcome {
     /// The deploy branch.
     pub branch: String,

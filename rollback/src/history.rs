@@ -42,10 +42,11 @@ const MAX_STACK_LEN: usize = 100;
 /// Serialized as one flat JSON object per line: the timestamp (UTC RFC 3339 with
 /// milliseconds) beside the outcome's fields (its duration as `duration_ms`). No field
 /// may hold a secret. The outcome's fields read through the record (`record.release`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeploymentRecord {
     /// When this happened (UTC).
     #[serde(with = "crate::serde_util::rfc3339")]
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     pub timestamp: DateTime<Utc>,
     /// What happened.
     #[serde(flatten)]
@@ -181,7 +182,7 @@ impl HistoryFilter {
 }
 
 /// What [`History::check`] found in one stack's file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct HistoryCheck {
     /// Valid records.
     pub records: usize,
@@ -192,7 +193,7 @@ pub struct HistoryCheck {
 }
 
 /// One deployment, assembled from its history records (see [`group_deployments`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Deployment {
     /// The stack.
     pub stack: String,
@@ -314,7 +315,7 @@ pub fn group_deployments(records: &[DeploymentRecord]) -> Vec<Deployment> {
 }
 
 /// Figures derived from a history (see [`figures`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Figures {
     /// Deployments seen (see [`group_deployments`]).
     pub deployments: usize,
@@ -339,6 +340,7 @@ pub struct Figures {
         rename = "mean_time_to_rollback_ms",
         with = "crate::serde_util::duration_ms"
     )]
+    #[schemars(with = "Option<u64>")]
     pub mean_time_to_rollback: Option<Duration>,
     /// Mean time from `started` to `succeeded` (a `succeeded` record without a
     /// `started` one counts with its own `duration_ms`, when set).
@@ -346,6 +348,7 @@ pub struct Figures {
         rename = "mean_start_to_live_ms",
         with = "crate::serde_util::duration_ms"
     )]
+    #[schemars(with = "Option<u64>")]
     pub mean_start_to_live: Option<Duration>,
 }
 

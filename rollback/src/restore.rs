@@ -158,7 +158,7 @@ impl RestoreRequest {
 }
 
 /// What verification found in the restored database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Verification {
     /// `TABLE` entries in the dump's table of contents.
     pub tables_expected: usize,
@@ -170,7 +170,7 @@ pub struct Verification {
 }
 
 /// The result of a restore.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RestoreOutcome {
     /// The live database (now holding the backup's data).
     pub live_database: String,
@@ -187,10 +187,12 @@ pub struct RestoreOutcome {
     /// From `ALLOW_CONNECTIONS false` to the restored database carrying the live name:
     /// the time the live database could not be used.
     #[serde(rename = "unavailable_ms", with = "crate::serde_util::duration_ms_req")]
+    #[schemars(with = "u64")]
     pub unavailable: Duration,
     /// From `CREATE DATABASE` to the end of verification (the live database is in
     /// service meanwhile).
     #[serde(rename = "restore_ms", with = "crate::serde_util::duration_ms_req")]
+    #[schemars(with = "u64")]
     pub restore_duration: Duration,
     /// What verification found.
     pub verification: Verification,

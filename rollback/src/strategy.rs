@@ -61,7 +61,7 @@ impl RollbackContext {
 }
 
 /// What a strategy would do, for a person to read (or `--json`) before executing it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RollbackPlan {
     /// The strategy's name.
     pub strategy: String,
@@ -77,7 +77,7 @@ pub struct RollbackPlan {
 }
 
 /// What a strategy did, per kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutcomeDetail {
     /// [`PreviousRelease`]: the deployer's report.
@@ -89,7 +89,7 @@ pub enum OutcomeDetail {
 }
 
 /// The result of executing a strategy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RollbackOutcome {
     /// The strategy's name.
     pub strategy: String,
@@ -99,6 +99,7 @@ pub struct RollbackOutcome {
     pub live_release: Option<String>,
     /// How long it took.
     #[serde(rename = "duration_ms", with = "crate::serde_util::duration_ms_req")]
+    #[schemars(with = "u64")]
     pub duration: Duration,
     /// The strategy's own report.
     pub detail: OutcomeDetail,
@@ -139,7 +140,7 @@ pub trait RollbackStrategy: Send + Sync {
 }
 
 /// Which strategy a policy rule picks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyKind {
     /// [`PreviousRelease`].
@@ -491,7 +492,7 @@ pub async fn execute_recorded(
 // Policy
 
 /// A trigger condition of a policy rule (TOML key `when`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "when", rename_all = "snake_case")]
 pub enum Condition {
     /// The health check fails.
@@ -514,7 +515,7 @@ pub enum Condition {
 }
 
 /// One rule: when `condition` holds, use `strategy`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PolicyRule {
     /// The condition (flattened: `when = "..."` plus its fields).
     #[serde(flatten)]
@@ -584,7 +585,7 @@ impl Condition {
 /// assert_eq!(policy, RollbackPolicy::default());
 /// # Ok::<(), deploy_rollback::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RollbackPolicy {
     /// The rules, in order (TOML: `[[rule]]` tables).
     #[serde(rename = "rule", default)]

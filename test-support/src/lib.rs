@@ -1054,3 +1054,41 @@ impl RegistryProc {
         reference
     }
 }
+
+/// Checks `value` against `schemas/<name>.schema.json` (the documented shape of a
+/// `--json` output), failing with every violation and the value itself.
+pub fn assert_schema(name: &str, value: &serde_json::Value) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static VALIDATORS: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> =
+        OnceLock::new();
+    let validator = {
+        let mut cache = VALIDATORS
+            .get_or_init(|| Mutex::new(HashMap::new()))
+            .lock()
+            .unwrap();
+        cache
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let path = workspace_root().join(format!("schemas/{name}.schema.json"));
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("no schema {}: {e}", path.display()));
+                let schema: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+                Arc::new(
+                    jsonschema::validator_for(&schema)
+                        .unwrap_or_else(|e| panic!("{} is not a schema: {e}", path.display())),
+                )
+            })
+            .clone()
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the output does not match schemas/{name}.schema.json:\n  {}\n{value:#}",
+        errors.join("\n  ")
+    );
+}

@@ -250,13 +250,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Version => {
             let version = client.version().await?;
-            out.value(&serde_json::json!({
-                "server_version": version.server_version,
-                "server_version_info": version.server_version_info,
-                "server_serie": version.server_serie,
-                "protocol_version": version.protocol_version,
-                "release": version.release,
-            }))?;
+            out.typed(&odoo_deploy::output::RpcVersion {
+                server_version: version.server_version,
+                server_version_info: version.server_version_info,
+                server_serie: version.server_serie,
+                protocol_version: version.protocol_version,
+                release: version.release,
+            })?;
         }
         Command::Health { db_status } => {
             let health = if *db_status {
@@ -264,11 +264,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 client.health().await?
             };
-            out.value(&serde_json::json!({
-                "status": health.status,
-                "db_server_status": health.db_server_status,
-                "http_status": health.http_status,
-            }))?;
+            out.typed(&odoo_deploy::output::RpcHealth {
+                status: health.status.clone(),
+                db_server_status: health.db_server_status,
+                http_status: health.http_status,
+            })?;
             if health.status != "pass" {
                 return Err(Failure::Unhealthy(format!(
                     "server reports status {:?} (HTTP {})",
@@ -367,6 +367,13 @@ impl Output {
         };
         // Serializing a serde_json::Value cannot fail: its keys are strings.
         text.unwrap_or_default()
+    }
+
+    /// A typed output (see `odoo_deploy::output`).
+    fn typed<T: serde::Serialize>(&mut self, value: &T) -> Result<(), Failure> {
+        let value =
+            serde_json::to_value(value).map_err(|e| Failure::Output(std::io::Error::other(e)))?;
+        self.value(&value)
     }
 
     fn value(&mut self, value: &Value) -> Result<(), Failure> {

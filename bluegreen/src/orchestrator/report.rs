@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use deploy_core::{Slot, StageRecord};
 
 /// An operation that changes a stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Operation {
     /// A blue-green deploy of a new release.
@@ -52,7 +52,7 @@ impl fmt::Display for Operation {
 /// A named point of an operation. Each is reported as an event, written to the
 /// journal, and offered to the [`StepHook`](super::StepHook) (the binary's test hook
 /// stops the process there).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     /// The stack lock is held.
@@ -186,7 +186,7 @@ impl FromStr for Step {
 }
 
 /// How an operation ended (errors that need a person are `Err`, not a result).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OperationResult {
     /// Done: the release is live and passed its gates (or the rollback, switch, stop
@@ -230,7 +230,7 @@ impl fmt::Display for OperationResult {
 }
 
 /// Where an operation was refused or rolled back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     /// The new slot did not start (exited, or never answered its readiness path).
@@ -252,7 +252,7 @@ pub enum Stage {
 }
 
 /// One slot and the release it runs, as reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SlotRelease {
     /// The slot.
     pub slot: Slot,
@@ -263,7 +263,7 @@ pub struct SlotRelease {
 }
 
 /// When a step was reached, from the start of the operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepTiming {
     /// The step.
     pub step: Step,
@@ -272,7 +272,7 @@ pub struct StepTiming {
 }
 
 /// A gate run, summarized (the whole report is in `report`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateRun {
     /// `pre_switch` or `post_switch`.
     pub plan: String,
@@ -286,40 +286,51 @@ pub struct GateRun {
 }
 
 /// Where the time of an operation went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Timings {
     /// The whole operation, until it returned.
     #[serde(rename = "total_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub total: Duration,
     /// Pulling the release's image from its registry (zero when the engine had it).
     #[serde(rename = "image_pull_ms", with = "millis", default)]
+    #[schemars(with = "u64")]
     pub image_pull: Duration,
     /// Creating and starting the new slot until it answered its readiness path.
     #[serde(rename = "container_start_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub container_start: Duration,
     /// Gate runs (pre-switch, post-switch, canary steps).
     #[serde(rename = "gates_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub gates: Duration,
     /// The switch call(s) to the proxy.
     #[serde(rename = "switch_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub switch: Duration,
     /// From the switch call until requests through the proxy reached the new release.
     #[serde(rename = "switch_visible_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub switch_visible: Duration,
     /// Waiting for the old slot's requests to finish.
     #[serde(rename = "drain_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub drain: Duration,
     /// Waiting out the rollback window.
     #[serde(rename = "window_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub window: Duration,
     /// Everything else: locking, reading Docker and the proxy, the journal, stopping
     /// containers, verification requests, recording: the orchestration's own cost.
     #[serde(rename = "overhead_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub overhead: Duration,
 }
 
 /// An image the deploy pulled from its registry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PulledImage {
     /// The image reference.
     pub image: String,
@@ -331,7 +342,7 @@ pub struct PulledImage {
 }
 
 /// What an operation did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OperationReport {
     /// The operation.
     pub operation: Operation,

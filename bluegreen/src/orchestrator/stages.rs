@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::*;
 
 /// One entry of a deploy's pipeline, as `deploy --dry-run` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlannedStage {
     /// Where it runs: a [`StagePoint`], or the orchestrator's own step between them
     /// (`start`, `pre_switch`, `switch`, `post_switch`, `record`).
@@ -21,12 +21,13 @@ pub struct PlannedStage {
     pub builtin: bool,
     /// Its settings (never a secret value), in order; an object in JSON.
     #[serde(serialize_with = "as_map")]
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub settings: Vec<(String, String)>,
 }
 
 /// What a deploy would do, without doing it: the stages in order, and where it would
 /// go as read from Docker and the proxy now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DeployPlan {
     /// The stack.
     pub stack: String,

@@ -19,7 +19,7 @@ use crate::verify::{
 };
 
 /// Whether the stack serves as it should.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StackHealth {
     /// Exactly one slot takes all traffic, its container runs and answers, and requests
@@ -31,7 +31,7 @@ pub enum StackHealth {
 }
 
 /// What a slot is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SlotRole {
     /// It takes all traffic.
@@ -48,7 +48,7 @@ pub enum SlotRole {
 }
 
 /// A container, as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainerSummary {
     /// The container name.
     pub name: String,
@@ -67,7 +67,7 @@ pub struct ContainerSummary {
 }
 
 /// One slot, as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SlotStatus {
     /// The slot.
     pub slot: Slot,
@@ -87,7 +87,7 @@ pub struct SlotStatus {
 }
 
 /// The stack as it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusReport {
     /// The stack.
     pub stack: String,

@@ -50,7 +50,7 @@ impl Backend {
 }
 
 /// Which proxy a switch drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyKind {
     /// nginx.
@@ -80,7 +80,7 @@ impl fmt::Display for ProxyKind {
 }
 
 /// The administrative state of a slot in the proxy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminState {
     /// Takes new requests according to its weight.

@@ -292,19 +292,27 @@ pub(crate) fn fail(cli: &Cli, error: &Error, backup_id: Option<&str>) -> u8 {
         );
     }
     if cli.json {
-        let mut value = serde_json::json!({ "error": message, "exit_code": code });
+        let mut value = odoo_deploy::output::ErrorOutput {
+            error: message,
+            exit_code: code,
+            kind: None,
+            holder: None,
+            stage: None,
+            backup_id: backup_id.map(str::to_owned),
+        };
         match error {
             Error::LockHeld {
                 holder: Some(holder),
                 ..
-            } => value["holder"] = serde_json::to_value(holder).unwrap_or_default(),
-            Error::Stage { stage, .. } => value["stage"] = serde_json::Value::from(stage.as_str()),
+            } => value.holder = Some((**holder).clone()),
+            Error::Stage { stage, .. } => value.stage = Some(stage.as_str().to_owned()),
             _ => {}
         }
-        if let Some(id) = backup_id {
-            value["backup_id"] = serde_json::Value::from(id);
-        }
-        let _ = writeln!(std::io::stdout(), "{value}");
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string(&value).unwrap_or_default()
+        );
     }
     code
 }

@@ -152,7 +152,10 @@ pub(crate) async fn init(cli: &Cli, args: &InitArgs) -> u8 {
     if cli.json {
         render::print_json(
             "files",
-            &serde_json::json!({ "stack_file": stack_file, "written": written }),
+            &odoo_deploy::output::InitOutput {
+                stack_file: stack_file.display().to_string(),
+                written,
+            },
         );
         return 0;
     }
@@ -225,9 +228,13 @@ pub(crate) async fn proxy_config(cli: &Cli, config: &StackConfig) -> u8 {
         Err(e) => return fail(cli, &e, None),
     };
     if cli.json {
-        let value: Vec<serde_json::Value> = files
+        let value: Vec<odoo_deploy::output::ProxyFileOutput> = files
             .iter()
-            .map(|f| serde_json::json!({ "what": f.what, "path": f.path, "text": f.text }))
+            .map(|f| odoo_deploy::output::ProxyFileOutput {
+                what: f.what.to_string(),
+                path: f.path.as_ref().map(|p| p.display().to_string()),
+                text: f.text.clone(),
+            })
             .collect();
         render::print_json("files", &value);
         return 0;

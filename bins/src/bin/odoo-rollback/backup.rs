@@ -50,11 +50,10 @@ pub(crate) async fn backup(out: &Output, args: BackupArgs) -> Result<(), Failure
     let manifest = result?;
     let path = store.backup_dir(&manifest.id);
     if out.json {
-        let mut value = serde_json::to_value(&manifest);
-        if let Ok(Value::Object(map)) = &mut value {
-            map.insert("path".to_owned(), Value::String(path.display().to_string()));
-        }
-        return out.json(value);
+        return out.json(serde_json::to_value(odoo_deploy::output::BackupOutput {
+            manifest,
+            path: path.display().to_string(),
+        }));
     }
     out.text(&backup_text(&manifest, &path))
 }

@@ -1,7 +1,7 @@
 //! `backups`: what the backup store holds.
 
 use super::*;
-use serde::Serialize;
+use odoo_deploy::output::{BackupListingState as State, BackupsOutput, ListedBackup as Listed};
 
 #[derive(Debug, Args)]
 pub(crate) struct BackupsArgs {
@@ -11,31 +11,6 @@ pub(crate) struct BackupsArgs {
     /// The history: marks the pre-deploy backups it protects from `prune`.
     #[arg(long, value_name = "DIR")]
     pub(crate) history: Option<PathBuf>,
-}
-
-/// One line of the listing.
-#[derive(Debug, Serialize)]
-struct Listed {
-    id: String,
-    /// `complete` (verified when it was taken: pg_restore --list and the checksums),
-    /// `partial` (left by a run that did not finish), `removing`, `invalid`.
-    state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    database: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stack: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    release: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    size_bytes: Option<u64>,
-    verified: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    age_seconds: Option<i64>,
-    protected: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<String>,
 }
 
 pub(crate) fn backups(out: &Output, args: &BackupsArgs) -> Result<(), Failure> {
@@ -50,7 +25,7 @@ pub(crate) fn backups(out: &Output, args: &BackupsArgs) -> Result<(), Failure> {
             let is_protected = protected.contains(&entry.id);
             let mut row = Listed {
                 id: entry.id,
-                state: "complete",
+                state: State::Complete,
                 database: None,
                 stack: None,
                 release: None,
@@ -71,10 +46,10 @@ pub(crate) fn backups(out: &Output, args: &BackupsArgs) -> Result<(), Failure> {
                     row.created_at = Some(m.created_at);
                     row.age_seconds = Some((now - m.created_at).num_seconds());
                 }
-                BackupState::Partial => row.state = "partial",
-                BackupState::Removing => row.state = "removing",
+                BackupState::Partial => row.state = State::Partial,
+                BackupState::Removing => row.state = State::Removing,
                 BackupState::Invalid { reason } => {
-                    row.state = "invalid";
+                    row.state = State::Invalid;
                     row.problem = Some(reason);
                 }
             }
@@ -84,10 +59,10 @@ pub(crate) fn backups(out: &Output, args: &BackupsArgs) -> Result<(), Failure> {
     // Newest first; the unfinished ones (no time) last.
     listed.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     if out.json {
-        return out.json(
-            serde_json::to_value(&listed)
-                .map(|backups| serde_json::json!({ "store": args.store, "backups": backups })),
-        );
+        return out.json(serde_json::to_value(BackupsOutput {
+            store: args.store.display().to_string(),
+            backups: listed,
+        }));
     }
     if listed.is_empty() {
         return out.text(&format!("no backups in {}\n", args.store.display()));
@@ -110,8 +85,10 @@ pub(crate) fn backups(out: &Output, args: &BackupsArgs) -> Result<(), Failure> {
             row.release.clone().unwrap_or_else(|| "-".to_owned()),
             row.size_bytes.map_or_else(|| "-".to_owned(), bytes),
             match row.state {
-                "complete" => "yes".to_owned(),
-                other => format!("no ({other})"),
+                State::Complete => "yes".to_owned(),
+                State::Partial => "no (partial)".to_owned(),
+                State::Removing => "no (removing)".to_owned(),
+                State::Invalid => "no (invalid)".to_owned(),
             },
             row.age_seconds.map_or_else(|| "-".to_owned(), age),
             if row.protected { "yes (history)" } else { "no" }.to_owned(),

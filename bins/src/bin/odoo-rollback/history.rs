@@ -47,7 +47,9 @@ pub(crate) fn history(out: &Output, args: &HistoryArgs) -> Result<(), Failure> {
         let history = History::open(&args.history)?;
         let imported = history.import_plain(&text)?;
         if out.json {
-            return out.json(Ok(serde_json::json!({ "imported": imported })));
+            return out.json(serde_json::to_value(odoo_deploy::output::ImportOutput {
+                imported,
+            }));
         }
         return out.text(&format!(
             "imported {imported} record{} into {}\n",

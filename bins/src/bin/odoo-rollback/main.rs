@@ -218,8 +218,19 @@ fn report_failure(json: bool, failure: &Failure) -> ExitCode {
             2 => "usage",
             _ => "infrastructure",
         };
-        let value = serde_json::json!({ "error": message, "kind": kind, "exit_code": code });
-        let _ = writeln!(std::io::stdout(), "{value}");
+        let value = odoo_deploy::output::ErrorOutput {
+            error: message,
+            exit_code: code,
+            kind: Some(kind.to_owned()),
+            holder: None,
+            stage: None,
+            backup_id: None,
+        };
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string(&value).unwrap_or_default()
+        );
     }
     ExitCode::from(code)
 }

@@ -100,11 +100,12 @@ pub(crate) async fn previous(out: &Output, args: PreviousArgs) -> Result<(), Fai
         let strategy = PreviousRelease::new(history, StackDeployer::PlanOnly);
         let plan = strategy.plan(&ctx).await?;
         if out.json {
-            let mut value = serde_json::to_value(&plan);
-            if let Ok(Value::Object(map)) = &mut value {
-                map.insert("dry_run".to_owned(), Value::Bool(true));
-            }
-            return out.json(value);
+            return out.json(serde_json::to_value(
+                odoo_deploy::output::PreviousPlanOutput {
+                    plan,
+                    dry_run: true,
+                },
+            ));
         }
         return out.text(&plan_text(&plan));
     }

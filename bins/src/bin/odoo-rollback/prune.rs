@@ -55,21 +55,12 @@ pub(crate) fn prune(out: &Output, args: &PruneArgs) -> Result<(), Failure> {
         (report, partials)
     };
     if out.json {
-        let value = serde_json::to_value(&report).map(|mut value| {
-            if let Value::Object(map) = &mut value {
-                map.insert("dry_run".to_owned(), Value::Bool(args.dry_run));
-                map.insert("protected".to_owned(), serde_json::json!(protected));
-                map.insert(
-                    "stale_partials".to_owned(),
-                    serde_json::json!(partials
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()),
-                );
-            }
-            value
-        });
-        return out.json(value);
+        return out.json(serde_json::to_value(odoo_deploy::output::PruneOutput {
+            report,
+            dry_run: args.dry_run,
+            protected: protected.to_vec(),
+            stale_partials: partials.iter().map(|p| p.display().to_string()).collect(),
+        }));
     }
     out.text(&prune_text(&report.decisions, &partials, args.dry_run))
 }
