@@ -9,8 +9,33 @@ use async_trait::async_trait;
 
 use crate::docker::{DockerSlots, ReadyOptions, RemoveOutcome, StartOutcome, StopOutcome};
 use crate::error::Result;
-use crate::registry::{ImageOutcome, ProgressFn, RegistryCredentials};
+use crate::registry::{ImageOutcome, ImageProblem, ProgressFn, PullPolicy, RegistryCredentials};
 use crate::slot::{ContainerInfo, Slot, SlotSpec, SlotState};
+
+/// What `policy` says of `image` on `backend`'s engine: `Some(id)` when the engine has
+/// it and the policy does not pull anyway, `None` when it is to be pulled.
+///
+/// # Errors
+/// [`Error::Image`](crate::Error::Image) (not found) when the engine lacks it and the
+/// policy is [`PullPolicy::Never`]; the backend's error when the engine cannot be asked.
+pub async fn present_image<B: SlotBackend + ?Sized>(
+    backend: &B,
+    image: &str,
+    policy: PullPolicy,
+) -> Result<Option<String>> {
+    if policy == PullPolicy::Always {
+        return Ok(None);
+    }
+    match backend.image_id(image).await? {
+        Some(id) => Ok(Some(id)),
+        None if policy == PullPolicy::Never => Err(crate::Error::Image {
+            image: image.to_owned(),
+            problem: ImageProblem::NotFound,
+            detail: "it is not on the engine and the stack file says pull = \"never\"".to_owned(),
+        }),
+        None => Ok(None),
+    }
+}
 
 /// Runs a stack's two slots.
 ///

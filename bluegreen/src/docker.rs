@@ -478,20 +478,10 @@ impl DockerSlots {
         credentials: Option<&RegistryCredentials>,
         progress: &ProgressFn,
     ) -> Result<ImageOutcome> {
-        if policy != PullPolicy::Always {
-            if let Some(id) = self.image_id(image).await? {
-                return Ok(ImageOutcome::Present { id });
-            }
-            if policy == PullPolicy::Never {
-                return Err(Error::Image {
-                    image: image.to_owned(),
-                    problem: ImageProblem::NotFound,
-                    detail: "it is not on the engine and the stack says pull = \"never\""
-                        .to_owned(),
-                });
-            }
+        match crate::backend::present_image(self, image, policy).await? {
+            Some(id) => Ok(ImageOutcome::Present { id }),
+            None => self.pull_image(image, credentials, progress).await,
         }
-        self.pull_image(image, credentials, progress).await
     }
 
     /// Pulls `image` from its registry with `credentials`, whether or not the engine has

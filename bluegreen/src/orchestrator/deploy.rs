@@ -2,7 +2,7 @@
 
 use deploy_core::StagePoint;
 
-use crate::registry::{PullPolicy, PullProgress, RegistryCredentials};
+use crate::registry::{PullProgress, RegistryCredentials};
 
 use super::*;
 
@@ -769,18 +769,11 @@ impl Orchestrator {
     /// Docker's `config.json`; the engine's pull lines go to the events.
     pub(super) async fn ensure_image(&self, run: &mut Run, image: &str) -> Result<()> {
         let policy = self.config.deploy.pull;
-        if policy != PullPolicy::Always {
-            if self.docker.image_id(image).await?.is_some() {
-                return Ok(());
-            }
-            if policy == PullPolicy::Never {
-                return Err(Error::Image {
-                    image: image.to_owned(),
-                    problem: ImageProblem::NotFound,
-                    detail: "it is not on the engine and the stack file says pull = \"never\""
-                        .to_owned(),
-                });
-            }
+        if crate::backend::present_image(&*self.docker, image, policy)
+            .await?
+            .is_some()
+        {
+            return Ok(());
         }
         let image_error = |problem, detail: String| Error::Image {
             image: image.to_owned(),
