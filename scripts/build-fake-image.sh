@@ -30,7 +30,24 @@ binary=$target_dir/$target/release/odoo-fake
 if ldd "$binary" 2>&1 | grep -q '=>'; then
     die "$binary is dynamically linked; it cannot run in a FROM scratch image"
 fi
-sha=$(sha256sum "$binary" | cut -d' ' -f1)
+# The image's layout is the official Odoo image's: addons under /mnt/extra-addons, data
+# under /var/lib/odoo (both volumes), port 8069, and `odoo` as the command a one-off
+# container is given (`docker run IMAGE odoo -d DB -u all --stop-after-init`: the fake
+# takes a leading `odoo` as the official entrypoint does). HOST, PORT, USER, PASSWORD in
+# the environment name the database server, as for the official image.
+dockerfile=$(cat <<'DOCKERFILE'
+FROM scratch
+COPY odoo-fake /odoo-fake
+COPY mnt /mnt
+COPY var /var
+VOLUME ["/var/lib/odoo", "/mnt/extra-addons"]
+EXPOSE 8069 8072
+ENTRYPOINT ["/odoo-fake"]
+CMD ["--listen", "0.0.0.0:8069"]
+DOCKERFILE
+)
+# The label covers the binary and the Dockerfile: a change of either rebuilds.
+sha=$( (sha256sum "$binary" | cut -d' ' -f1; printf '%s' "$dockerfile") | sha256sum | cut -d' ' -f1)
 
 current=$(docker image inspect "$tag" --format '{{ index .Config.Labels "com.deployment.test.binary-sha256" }}' 2>/dev/null || true)
 if [ "$current" = "$sha" ]; then
@@ -44,14 +61,9 @@ step "building image $tag"
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
 cp "$binary" "$context/odoo-fake"
-cat >"$context/Dockerfile" <<DOCKERFILE
-FROM scratch
-COPY odoo-fake /odoo-fake
-LABEL com.deployment.test.binary-sha256="$sha"
-EXPOSE 8069
-ENTRYPOINT ["/odoo-fake"]
-CMD ["--listen", "0.0.0.0:8069"]
-DOCKERFILE
+mkdir -p "$context/mnt/extra-addons" "$context/var/lib/odoo"
+touch "$context/mnt/extra-addons/.keep" "$context/var/lib/odoo/.keep"
+printf '%s\nLABEL com.deployment.test.binary-sha256="%s"\n' "$dockerfile" "$sha" >"$context/Dockerfile"
 # The classic builder: the engine may be older than BuildKit-only clients expect, and
 # no buildx plugin is needed. The context goes as a tar on stdin.
 tar -C "$context" -cf - . | DOCKER_BUILDKIT=0 docker build --quiet -t "$tag" - >&2 \

@@ -1092,3 +1092,91 @@ pub fn assert_schema(name: &str, value: &serde_json::Value) {
         errors.join("\n  ")
     );
 }
+
+/// The test cluster's user, host and port, from `DEPLOY_TEST_PG` (set by
+/// scripts/ensure-postgres.sh); fails, never skips, without it.
+pub fn pg_server() -> (String, String, u16) {
+    let url = std::env::var("DEPLOY_TEST_PG").unwrap_or_else(|_| {
+        panic!(
+            "DEPLOY_TEST_PG is not set: this test needs the throwaway PostgreSQL cluster \
+             (`eval \"$(scripts/ensure-postgres.sh)\"`, or scripts/test.sh)"
+        )
+    });
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .expect("DEPLOY_TEST_PG starts with postgres://");
+    let authority = rest.split('/').next().unwrap();
+    let (user, hostport) = authority
+        .rsplit_once('@')
+        .expect("a user in DEPLOY_TEST_PG");
+    let user = user.split(':').next().unwrap().to_owned();
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
+    (
+        user,
+        host.to_owned(),
+        port.parse().expect("a port in DEPLOY_TEST_PG"),
+    )
+}
+
+/// Runs `sql` on database `db` of the test cluster with psql; its unaligned,
+/// tuples-only output.
+pub fn psql(db: &str, sql: &str) -> String {
+    let (user, host, port) = pg_server();
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-h",
+            &host,
+            "-p",
+            &port.to_string(),
+            "-U",
+            &user,
+            "-d",
+            db,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (Debian's postgresql-client)");
+    assert!(
+        out.status.success(),
+        "psql on {db}: {sql}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A database name on the test cluster, dropped (if it was made) when this is dropped.
+pub struct ScratchDb(pub String);
+
+impl ScratchDb {
+    pub fn new(prefix: &str) -> Self {
+        ScratchDb(format!("{prefix}_{:08x}", fastrand::u32(..)))
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        if std::env::var_os("DEPLOY_TEST_PG").is_some() {
+            let (user, host, port) = pg_server();
+            let _ = Command::new("psql")
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    &host,
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    &user,
+                ])
+                .args(["-d", "postgres", "-c"])
+                .arg(format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.0
+                ))
+                .output();
+        }
+    }
+}
