@@ -730,25 +730,8 @@ const PG_SECRET: &str = "bg-Secret-7d2c-never-shown";
 
 /// `(user, host, port)` of the test cluster.
 fn pg_parts() -> (String, String, String) {
-    let url = match std::env::var("DEPLOY_TEST_PG") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "DEPLOY_TEST_PG is not set: the pre-deploy backup is tested against the \
-             throwaway PostgreSQL cluster. Run `eval \"$(scripts/ensure-postgres.sh)\"` \
-             first (scripts/test.sh does), then \
-             `cargo test -p odoo-deploy --test odoo_bluegreen_cli`"
-        ),
-    };
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-        .expect("DEPLOY_TEST_PG starts with postgres://");
-    let authority = rest.split('/').next().unwrap();
-    let (user, hostport) = authority
-        .rsplit_once('@')
-        .expect("a user in DEPLOY_TEST_PG");
-    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
-    (user.to_owned(), host.to_owned(), port.to_owned())
+    let (user, host, port) = util::pg_server();
+    (user, host, port.to_string())
 }
 
 /// The cluster's URL for database `db`, with [`PG_SECRET`] as the password when asked.

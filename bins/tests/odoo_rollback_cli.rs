@@ -29,31 +29,10 @@ const SECRET: &str = "pg-Secret-4e1b-never-shown";
 // ---------------------------------------------------------------------------------
 // PostgreSQL.
 
-/// The test cluster's URL (`postgres://user@host:port/db`, trust authentication).
-fn pg_url() -> String {
-    match std::env::var("DEPLOY_TEST_PG") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "DEPLOY_TEST_PG is not set: these tests need the throwaway PostgreSQL cluster. \
-             Run `eval \"$(scripts/ensure-postgres.sh)\"` first (scripts/test.sh does), then \
-             `cargo test -p odoo-deploy --test odoo_rollback_cli`"
-        ),
-    }
-}
-
 /// (user, host, port) of the test cluster.
 fn pg_parts() -> (String, String, String) {
-    let url = pg_url();
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-        .expect("DEPLOY_TEST_PG starts with postgres://");
-    let authority = rest.split('/').next().unwrap();
-    let (user, hostport) = authority
-        .rsplit_once('@')
-        .expect("a user in DEPLOY_TEST_PG");
-    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
-    (user.to_owned(), host.to_owned(), port.to_owned())
+    let (user, host, port) = util::pg_server();
+    (user, host, port.to_string())
 }
 
 /// The cluster's URL for database `db`.
