@@ -41,15 +41,19 @@ apt_ensure_no_start() {
 }
 
 # Python clients written by others (OdooRPC, odoo-client-lib), installed from PyPI into a
-# throwaway venv under target/, used unchanged against our fake Odoo. Prints the venv's python.
+# throwaway venv under target/, used unchanged against our fake Odoo; and
+# click-odoo-contrib (without its dependencies: only its addon checksum is used), whose
+# checksums ours must equal. Prints the venv's python.
 PY_CLIENTS_VENV="${PY_CLIENTS_VENV:-$PWD/target/pyclients}"
 py_clients_ensure() {
-    if [ ! -x "$PY_CLIENTS_VENV/bin/python" ] || ! "$PY_CLIENTS_VENV/bin/python" -c 'import odoorpc, odoolib' 2>/dev/null; then
+    if [ ! -x "$PY_CLIENTS_VENV/bin/python" ] || ! "$PY_CLIENTS_VENV/bin/python" -c 'import odoorpc, odoolib, click_odoo_contrib._addon_hash' 2>/dev/null; then
         command -v python3 >/dev/null || die "python3 is missing (apt-get install python3 python3-venv)"
         step "installing OdooRPC and odoo-client-lib into $PY_CLIENTS_VENV"
         python3 -m venv "$PY_CLIENTS_VENV" >&2 || die "python3 -m venv failed (apt-get install python3-venv)"
         "$PY_CLIENTS_VENV/bin/pip" install -q --disable-pip-version-check \
             'OdooRPC==0.10.1' 'odoo-client-lib==2.0.1' >&2 || die "pip install of the Python Odoo clients failed"
+        "$PY_CLIENTS_VENV/bin/pip" install -q --disable-pip-version-check --no-deps \
+            'click-odoo-contrib==1.24' >&2 || die "pip install of click-odoo-contrib failed"
     fi
     printf '%s\n' "$PY_CLIENTS_VENV/bin/python"
 }

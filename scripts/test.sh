@@ -60,6 +60,8 @@ command -v docker >/dev/null || die "docker is missing: install Docker Engine an
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer: start it (dockerd)"
 # Python Odoo clients written by others, for the fidelity check at the end.
 PY=$(py_clients_ensure)
+# The addon checksum test compares ours with click-odoo-contrib's, run by this python.
+export DEPLOY_TEST_PYTHON="$PY"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -579,6 +579,74 @@ impl DockerSlots {
         Ok(ImageOutcome::Pulled { id, digest })
     }
 
+    /// The checksum of every addon under `path` in `image` (`/mnt/extra-addons` in the
+    /// official layout), read from the image itself: a container is created from it,
+    /// never started, the folder streamed as a tar through the API, and the container
+    /// removed again (also when reading fails).
+    ///
+    /// # Errors
+    /// [`Error::Docker`] when the image is missing (404), the folder is not in it (404),
+    /// or the archive cannot be read.
+    pub async fn image_addons(
+        &self,
+        image: &str,
+        path: &str,
+        rules: &crate::addons::ChecksumRules,
+    ) -> Result<BTreeMap<String, String>> {
+        let name = format!("odoo-addons-{:08x}", fastrand_u32());
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            // Never started; an entrypoint is not needed, but some images have none.
+            cmd: Some(vec!["true".to_owned()]),
+            labels: Some(std::collections::HashMap::from([(
+                "com.deployment.role".to_owned(),
+                "addons-reader".to_owned(),
+            )])),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| docker_error("create", image, e))?;
+        let result = self.read_archive(&name, path).await;
+        let removed = self
+            .docker
+            .remove_container(
+                &name,
+                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+            )
+            .await;
+        if let Err(e) = removed {
+            warn!(container = %name, error = %e, "cannot remove the addons reader");
+        }
+        let tar = result?;
+        crate::addons::addon_checksums_in_tar(tar.as_slice(), rules, &format!("{image}:{path}"))
+            .map_err(|e| Error::Docker {
+                operation: "read archive",
+                target: format!("{image}:{path}"),
+                status_code: None,
+                message: e.to_string(),
+                source: Box::new(e),
+            })
+    }
+
+    async fn read_archive(&self, container: &str, path: &str) -> Result<Vec<u8>> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut stream = self
+            .docker
+            .download_from_container(container, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| docker_error("archive", &format!("{container}:{path}"), e))?;
+            tar.extend_from_slice(&chunk);
+        }
+        Ok(tar)
+    }
+
     /// The engine's id of `image`, or `None` when it does not have it.
     ///
     /// # Errors
@@ -770,6 +838,15 @@ fn docker_error(operation: &'static str, target: &str, e: BollardError) -> Error
         message,
         source: Box::new(e),
     }
+}
+
+/// A random number for a throwaway container's name.
+fn fastrand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    nanos ^ std::process::id().rotate_left(16)
 }
 
 fn port_key(port: u16) -> String {

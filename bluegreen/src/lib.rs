@@ -68,6 +68,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod addons;
 pub mod backend;
 pub mod config;
 pub mod docker;

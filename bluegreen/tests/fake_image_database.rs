@@ -124,3 +124,80 @@ fn a_one_off_container_of_the_image_installs_and_updates_modules_with_odoos_exit
         "17.0.1.1"
     );
 }
+
+/// Builds `FROM <fake image>` with `addons` copied to /mnt/extra-addons, tagged `tag`.
+fn image_with_addons(addons: &Path, tag: &str) {
+    let context = tempfile::tempdir().unwrap();
+    let copy = Command::new("cp")
+        .arg("-r")
+        .arg(addons)
+        .arg(context.path().join("addons"))
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY addons /mnt/extra-addons\n",
+            util::fake_image()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(context.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+#[tokio::test]
+async fn the_checksums_read_from_an_image_are_those_of_its_addon_folders() {
+    use deploy_bluegreen::addons::{addon_checksums_in_dir, ChecksumRules};
+    let addons = tempfile::tempdir().unwrap();
+    let root = addons.path();
+    write(
+        root,
+        "shop/__manifest__.py",
+        "{'name': 'Shop', 'version': '1.0'}",
+    );
+    write(root, "shop/models/shop.py", "class Shop: pass\n");
+    write(root, "shop/static/src/shop.js", "console.log(1)\n");
+    write(
+        root,
+        "shop_sale/__manifest__.py",
+        "{'name': 'Shop sale', 'depends': ['shop']}",
+    );
+    write(root, "not_an_addon/README", "no manifest here\n");
+    let tag = format!("{}-addons:test", util::unique_prefix());
+    image_with_addons(root, &tag);
+    let docker = util::docker().await;
+    let rules = ChecksumRules::default();
+    let from_image = docker.image_addons(&tag, "/mnt/extra-addons", &rules).await;
+    let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+    let from_image = from_image.unwrap();
+    let from_dir = addon_checksums_in_dir(root, &rules).unwrap();
+    assert_eq!(from_image.keys().collect::<Vec<_>>(), ["shop", "shop_sale"]);
+    assert_eq!(from_image, from_dir);
+    // No container is left behind.
+    let left = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=com.deployment.role=addons-reader",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
+    // A missing image is an error naming it.
+    let missing = docker
+        .image_addons("no-such-image-for-addons:1", "/mnt/extra-addons", &rules)
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("no-such-image-for-addons:1"),
+        "{missing}"
+    );
+}
