@@ -59,10 +59,10 @@ py_clients_ensure() {
 }
 
 # Wait until a background process (started with its stdout in LOGFILE) prints
-# "listening on URL", then echo URL. Usage: wait_listening PID LOGFILE
+# "listening on URL", then echo URL. Usage: wait_listening PID LOGFILE [TRIES of 50 ms]
 wait_listening() {
-    local pid=$1 log=$2 i
-    for i in $(seq 1 200); do
+    local pid=$1 log=$2 tries=${3:-200} i
+    for i in $(seq 1 "$tries"); do
         if grep -q '^listening on ' "$log" 2>/dev/null; then
             sed -n 's/^listening on //p' "$log" | head -n 1
             return 0
@@ -71,7 +71,7 @@ wait_listening() {
         sleep 0.05
     done
     cat "$log" >&2
-    die "process $pid did not start listening within 10 s (log: $log)"
+    die "process $pid did not start listening within $((tries / 20)) s (log: $log)"
 }
 
 # Put SECTION (text that starts with `<!-- NAME:start -->` and ends with

@@ -8,7 +8,8 @@
 #   2. cargo clippy --all-targets -D warnings
 #   3. cargo test (unit, integration and doc tests of every crate)
 #   4. the fidelity check: Python Odoo clients written by others (OdooRPC,
-#      odoo-client-lib), used unchanged, against the odoo-fake binary.
+#      odoo-client-lib), used unchanged, against the odoo-fake binary, with its records
+#      in memory and then in PostgreSQL.
 # Exit status: 0 when everything passed, non-zero otherwise.
 #
 # `scripts/test.sh --quick` is the developers' loop: fmt, clippy, the unit and doc tests
@@ -86,5 +87,27 @@ for version in 16.0 17.0 18.0 19.0; do
     kill "$fake_pid" 2>/dev/null || true
     wait "$fake_pid" 2>/dev/null || true
     fake_pid=
+done
+# The same clients against the fake serving from PostgreSQL: records in Odoo's tables,
+# the admin's password checked against its pbkdf2 hash.
+pg_url=${DEPLOY_TEST_PG#postgres://}
+pg_user=${pg_url%%@*}
+pg_hostport=${pg_url#*@}
+pg_hostport=${pg_hostport%%/*}
+for version in 16.0 17.0 18.0 19.0; do
+    db=fidelity_pg_${version%%.*}
+    psql "$DEPLOY_TEST_PG" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+    log=target/odoo-fake-pg-$version.log
+    target/debug/odoo-fake --listen 127.0.0.1:0 --odoo-version "$version" -d "$db" \
+        --db_host "${pg_hostport%%:*}" --db_port "${pg_hostport##*:}" --db_user "$pg_user" \
+        --data-dir target/fidelity-data --max-cron-threads 0 >"$log" 2>&1 &
+    fake_pid=$!
+    url=$(wait_listening "$fake_pid" "$log" 1200)
+    "$PY" scripts/python-clients-smoke.py "$url" --db "$db" \
+        || die "Python clients failed against the fake Odoo $version serving from PostgreSQL"
+    kill "$fake_pid" 2>/dev/null || true
+    wait "$fake_pid" 2>/dev/null || true
+    fake_pid=
+    psql "$DEPLOY_TEST_PG" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 done
 printf '\nall checks passed\n' >&2
