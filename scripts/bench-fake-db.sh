@@ -77,8 +77,8 @@ PostgreSQL $pg_version on 127.0.0.1, release build, 2 cores, $(date -u +%Y-%m-%d
 | run | partners | \`-i\` 10 modules | \`-u\` 10 modules |
 |---|---|---|---|
 ${rows}
-Calls per second of the serving fake on PostgreSQL against memory: not measured, since
-serving RPC from PostgreSQL is not done yet.
+Calls per second of the serving fake on PostgreSQL against memory: the bench-fake-serve
+section.
 <!-- bench-fake-db:end -->"
 write_bench_section bench-fake-db "$section"
 step "BENCHMARKS.md: bench-fake-db section written"

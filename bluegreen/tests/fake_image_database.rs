@@ -1,7 +1,8 @@
 //! The fake Odoo image does the database work as the official image does: a one-off
 //! container given `odoo -d DB -i/-u ... --stop-after-init`, the database server named by
 //! HOST, PORT and USER in its environment, the addons mounted at /mnt/extra-addons; the
-//! container's exit status is Odoo's (255 when a module failed). The engine, the image
+//! container's exit status is Odoo's (255 when a module failed); and without
+//! `--stop-after-init` the same image serves that database over RPC. The engine, the image
 //! and PostgreSQL are real; the container shares the host's network to reach the test
 //! cluster on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -199,5 +200,118 @@ async fn the_checksums_read_from_an_image_are_those_of_its_addon_folders() {
     assert!(
         missing.to_string().contains("no-such-image-for-addons:1"),
         "{missing}"
+    );
+}
+
+/// A JSON-RPC `execute_kw` (or `common.login`) on a serving container.
+async fn rpc(url: &str, service: &str, method: &str, args: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "method": "call", "id": 1,
+        "params": {"service": service, "method": method, "args": args},
+    });
+    reqwest::Client::new()
+        .post(format!("{url}/jsonrpc"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_image_serves_its_database_from_postgresql_with_the_official_environment() {
+    let addons = tempfile::tempdir().unwrap();
+    let root = addons.path();
+    write(
+        root,
+        "shop/__manifest__.py",
+        "{'name': 'Shop', 'version': '1.0', 'depends': ['base'], 'license': 'LGPL-3'}",
+    );
+    write(
+        root,
+        "shop/__fake__.toml",
+        "[[column]]\ntable = \"res_partner\"\nname = \"x_shop_ref\"\ntype = \"varchar\"\n",
+    );
+    let db = util::ScratchDb::new("fake_image_serve");
+    let (user, host, port) = util::pg_server();
+    let http = util::free_port();
+    let name = format!("fake-serve-{}", util::unique_prefix());
+    // As a stack file runs the official image: HOST/PORT/USER, addons at
+    // /mnt/extra-addons, `odoo -d DB -i MODS` (init, then serve).
+    let out = Command::new("docker")
+        .args(["run", "-d", "--name", &name, "--network", "host"])
+        .args(["-e", &format!("HOST={host}"), "-e", &format!("PORT={port}")])
+        .args([
+            "-e",
+            &format!("USER={user}"),
+            "-e",
+            "PASSWORD=unused-with-trust",
+        ])
+        .arg("-v")
+        .arg(format!("{}:/mnt/extra-addons:ro", root.display()))
+        .arg(util::fake_image())
+        .args(["odoo", "--odoo-version", "17.0", "-d", &db.0, "-i", "shop"])
+        .args([
+            "--http-interface",
+            "127.0.0.1",
+            "--http-port",
+            &http.to_string(),
+        ])
+        .args(["--max-cron-threads", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let remove = || {
+        let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+    };
+    let url = format!("http://127.0.0.1:{http}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let login = loop {
+        let answer = reqwest::Client::new()
+            .post(format!("{url}/jsonrpc"))
+            .json(&serde_json::json!({"jsonrpc": "2.0", "method": "call", "id": 1,
+                "params": {"service": "common", "method": "login", "args": [db.0, "admin", "admin"]}}))
+            .send()
+            .await;
+        if let Ok(answer) = answer {
+            break answer.json::<serde_json::Value>().await.unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            let logs = Command::new("docker")
+                .args(["logs", &name])
+                .output()
+                .unwrap();
+            remove();
+            panic!("the container did not serve: {}", describe(&logs));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(login["result"], 2, "{login}");
+    let created = rpc(
+        &url,
+        "object",
+        "execute_kw",
+        serde_json::json!([db.0, 2, "admin", "res.partner", "create", [{"name": "Served", "x_shop_ref": "S-1"}]]),
+    )
+    .await;
+    remove();
+    let id = created["result"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{created}"));
+    assert_eq!(
+        util::psql(
+            &db.0,
+            &format!("SELECT name || ' ' || x_shop_ref FROM res_partner WHERE id = {id}")
+        ),
+        "Served S-1"
+    );
+    assert_eq!(
+        util::psql(
+            &db.0,
+            "SELECT state FROM ir_module_module WHERE name = 'shop'"
+        ),
+        "installed"
     );
 }
