@@ -188,6 +188,19 @@ pub fn addon_checksums_in_tar(
     rules: &ChecksumRules,
     origin: &str,
 ) -> Result<BTreeMap<String, String>, AddonsError> {
+    addons_in_tar(tar, rules, origin).map(|info| info.checksums)
+}
+
+/// The checksum and the manifest's version (as written: `1.2`, or `17.0.1.2`; `1.0`
+/// when it has none, as Odoo reads it) of every addon in a tar of an addons folder.
+///
+/// # Errors
+/// [`AddonsError`] when the tar cannot be read or a manifest is not a Python literal.
+pub fn addons_in_tar(
+    tar: impl Read,
+    rules: &ChecksumRules,
+    origin: &str,
+) -> Result<crate::update::ImageAddonInfo, AddonsError> {
     let fail = |message: String| AddonsError {
         source_name: origin.to_owned(),
         message,
@@ -214,10 +227,21 @@ pub fn addon_checksums_in_tar(
             .map_err(|e| fail(format!("{path}: {e}")))?;
         entries.push((rel.to_owned(), bytes));
     }
-    Ok(by_addon(entries)
-        .iter()
-        .map(|(name, files)| (name.clone(), addon_checksum(files, rules)))
-        .collect())
+    let addons = by_addon(entries);
+    let mut info = crate::update::ImageAddonInfo::default();
+    for (name, files) in &addons {
+        info.checksums
+            .insert(name.clone(), addon_checksum(files, rules));
+        let manifest = files
+            .get("__manifest__.py")
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let version = deploy_core::manifest::manifest_version(&manifest)
+            .map_err(|e| fail(format!("{name}/__manifest__.py: {e}")))?
+            .unwrap_or_else(|| "1.0".to_owned());
+        info.versions.insert(name.clone(), version);
+    }
+    Ok(info)
 }
 
 /// The checksum of every addon in the folder `root`.

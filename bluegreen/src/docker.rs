@@ -35,6 +35,19 @@ use crate::slot::{
     LABEL_STACK,
 };
 
+/// How a one-off container ended ([`DockerSlots::run_one_off`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OneOff {
+    /// Its exit status (`None` when the engine did not say).
+    pub exit_code: Option<i64>,
+    /// Killed at the timeout.
+    pub timed_out: bool,
+    /// How many log lines it wrote.
+    pub lines: usize,
+    /// From its start to its end.
+    pub elapsed: Duration,
+}
+
 /// The loopback address every slot port is published on.
 pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -593,6 +606,21 @@ impl DockerSlots {
         path: &str,
         rules: &crate::addons::ChecksumRules,
     ) -> Result<BTreeMap<String, String>> {
+        self.image_addon_info(image, path, rules)
+            .await
+            .map(|info| info.checksums)
+    }
+
+    /// As [`DockerSlots::image_addons`], with each addon's manifest version too.
+    ///
+    /// # Errors
+    /// As [`DockerSlots::image_addons`]; a manifest that is not a Python literal.
+    pub async fn image_addon_info(
+        &self,
+        image: &str,
+        path: &str,
+        rules: &crate::addons::ChecksumRules,
+    ) -> Result<crate::update::ImageAddonInfo> {
         let name = format!("odoo-addons-{:08x}", fastrand_u32());
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
@@ -621,14 +649,15 @@ impl DockerSlots {
             warn!(container = %name, error = %e, "cannot remove the addons reader");
         }
         let tar = result?;
-        crate::addons::addon_checksums_in_tar(tar.as_slice(), rules, &format!("{image}:{path}"))
-            .map_err(|e| Error::Docker {
+        crate::addons::addons_in_tar(tar.as_slice(), rules, &format!("{image}:{path}")).map_err(
+            |e| Error::Docker {
                 operation: "read archive",
                 target: format!("{image}:{path}"),
                 status_code: None,
                 message: e.to_string(),
                 source: Box::new(e),
-            })
+            },
+        )
     }
 
     async fn read_archive(&self, container: &str, path: &str) -> Result<Vec<u8>> {
@@ -645,6 +674,127 @@ impl DockerSlots {
             tar.extend_from_slice(&chunk);
         }
         Ok(tar)
+    }
+
+    /// Runs `command` once in a container of `spec`'s image with the slot's environment,
+    /// mounts, network and limits (Odoo's `odoo -d DB -u ... --stop-after-init`), no port
+    /// published, and waits for it to exit. Each log line (stdout and stderr, in order)
+    /// goes to `on_line` as it comes. After `timeout` the container is killed
+    /// ([`OneOff::timed_out`]). The container is removed afterwards, whatever happened.
+    ///
+    /// # Errors
+    /// [`Error::Docker`] when the engine refuses to create or start it (a command that
+    /// is not in the image: 400 or 500 with the runtime's message) or cannot be asked.
+    pub async fn run_one_off(
+        &self,
+        spec: &SlotSpec,
+        command: &[String],
+        timeout: Duration,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<OneOff> {
+        let name = format!("{}-oneoff-{:08x}", spec.stack, fastrand_u32());
+        let mut body = create_body(spec);
+        body.cmd = Some(command.to_vec());
+        body.exposed_ports = None;
+        body.labels = Some(HashMap::from([
+            ("com.deployment.role".to_owned(), "one-off".to_owned()),
+            ("com.deployment.oneoff.stack".to_owned(), spec.stack.clone()),
+        ]));
+        if let Some(host) = body.host_config.as_mut() {
+            host.port_bindings = None;
+        }
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| docker_error("create", &name, e))?;
+        let result = self.follow_one_off(&name, timeout, on_line).await;
+        let removed = self
+            .docker
+            .remove_container(
+                &name,
+                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+            )
+            .await;
+        if let Err(e) = removed {
+            warn!(container = %name, error = %e, "cannot remove the one-off container");
+        }
+        result
+    }
+
+    async fn follow_one_off(
+        &self,
+        name: &str,
+        timeout: Duration,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<OneOff> {
+        let started = Instant::now();
+        self.docker
+            .start_container(
+                name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(|e| docker_error("start", name, e))?;
+        info!(container = %name, "one-off container started");
+        let options = LogsOptionsBuilder::new()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut logs = self.docker.logs(name, Some(options));
+        let mut partial = String::new();
+        let mut lines = 0usize;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut timed_out = false;
+        loop {
+            match tokio::time::timeout_at(deadline, logs.next()).await {
+                Err(_) => {
+                    timed_out = true;
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    warn!(container = %name, error = %e, "the one-off's log stream ended");
+                    break;
+                }
+                Ok(Some(Ok(chunk))) => {
+                    partial.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    while let Some(end) = partial.find('\n') {
+                        let line: String = partial.drain(..=end).collect();
+                        on_line(line.trim_end_matches(['\n', '\r']));
+                        lines += 1;
+                    }
+                }
+            }
+        }
+        if !partial.is_empty() {
+            on_line(partial.trim_end_matches(['\n', '\r']));
+            lines += 1;
+        }
+        if timed_out {
+            warn!(container = %name, timeout_s = timeout.as_secs_f64(), "one-off timed out: killed");
+            if let Err(e) = self
+                .docker
+                .kill_container(
+                    name,
+                    None::<bollard::query_parameters::KillContainerOptions>,
+                )
+                .await
+            {
+                warn!(container = %name, error = %e, "cannot kill the one-off container");
+            }
+        }
+        let exit_code = match self.docker.inspect_container(name, None).await {
+            Ok(inspect) => inspect.state.and_then(|s| s.exit_code),
+            Err(e) => return Err(docker_error("inspect", name, e)),
+        };
+        Ok(OneOff {
+            exit_code,
+            timed_out,
+            lines,
+            elapsed: started.elapsed(),
+        })
     }
 
     /// The engine's id of `image`, or `None` when it does not have it.

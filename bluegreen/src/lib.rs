@@ -82,6 +82,7 @@ pub mod registry;
 pub mod setup;
 pub mod slot;
 pub mod switch;
+pub mod update;
 pub mod verify;
 
 pub use config::StackConfig;

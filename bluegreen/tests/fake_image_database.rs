@@ -315,3 +315,333 @@ async fn the_image_serves_its_database_from_postgresql_with_the_official_environ
         "installed"
     );
 }
+
+/// `shop` and `shop_sale` at the versions given, with `shop`'s declaration.
+fn shop_release(root: &Path, shop_version: &str, shop_decl: &str) {
+    write(
+        root,
+        "shop/__manifest__.py",
+        &format!("{{'name': 'Shop', 'version': '{shop_version}', 'depends': ['base'], 'license': 'LGPL-3'}}"),
+    );
+    write(root, "shop/__fake__.toml", shop_decl);
+    write(
+        root,
+        "shop_sale/__manifest__.py",
+        "{'name': 'Shop sale', 'version': '1.0', 'depends': ['shop'], 'license': 'LGPL-3'}",
+    );
+}
+
+#[tokio::test]
+async fn a_module_update_runs_in_a_one_off_container_and_is_checked_against_the_database() {
+    use deploy_bluegreen::addons::ChecksumRules;
+    use deploy_bluegreen::slot::{Slot, SlotSpec};
+    use deploy_bluegreen::update::{self, ModuleSelection, UpdateError, UpdateSettings};
+
+    let prefix = util::unique_prefix();
+    let tags: Vec<String> = ["v1", "v2", "v3", "v4"]
+        .iter()
+        .map(|v| format!("{prefix}-update-{v}:test"))
+        .collect();
+    /// Removes the test's images, also when an assertion fails.
+    struct Images(Vec<String>);
+    impl Drop for Images {
+        fn drop(&mut self) {
+            for tag in &self.0 {
+                let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+            }
+        }
+    }
+    let _images = Images(tags.clone());
+    let column = |name: &str| {
+        format!("[[column]]\ntable = \"res_partner\"\nname = \"{name}\"\ntype = \"varchar\"\n")
+    };
+    for (tag, version, decl) in [
+        (&tags[0], "1.0", column("x_shop_ref")),
+        (
+            &tags[1],
+            "1.1",
+            format!("{}{}", column("x_shop_ref"), column("x_shop_level")),
+        ),
+        (
+            &tags[2],
+            "1.2",
+            "[fail]\nstage = \"post\"\nmessage = \"KeyError: 'x_shop_level'\"\n".to_owned(),
+        ),
+        (
+            &tags[3],
+            "1.2",
+            "[fail]\nstage = \"post\"\nhang_seconds = 120\n".to_owned(),
+        ),
+    ] {
+        let addons = tempfile::tempdir().unwrap();
+        shop_release(addons.path(), version, &decl);
+        if version == "1.1" {
+            write(
+                addons.path(),
+                "shop/migrations/1.1/post-level.sql",
+                "UPDATE res_partner SET x_shop_level = 'bronze';\n",
+            );
+        }
+        image_with_addons(addons.path(), tag);
+    }
+    let docker = util::docker().await;
+    let (user, host, port) = util::pg_server();
+    let db = util::ScratchDb::new("fake_update");
+    let url = secrecy::SecretString::from(format!("postgres://{user}@{host}:{port}/{}", db.0));
+    let spec = |tag: &str| {
+        let mut spec = SlotSpec::new(&prefix, Slot::Green, tag, "next");
+        spec.network = Some("host".to_owned());
+        spec.env.insert("HOST".into(), host.clone());
+        spec.env.insert("PORT".into(), port.to_string());
+        spec.env.insert("USER".into(), user.clone());
+        spec
+    };
+    let rules = ChecksumRules::default();
+    let settings = UpdateSettings::default();
+    let mut log = Vec::<String>::new();
+
+    // A database that does not exist is refused before anything runs.
+    let info = docker
+        .image_addon_info(&tags[0], "/mnt/extra-addons", &rules)
+        .await
+        .unwrap();
+    let empty = update::plan(&db.0, &ModuleSelection::Default, &[], &[], None, &info).unwrap();
+    let err = update::run(
+        &docker,
+        &spec(&tags[0]),
+        &url,
+        &settings,
+        &empty,
+        &mut |l| log.push(l.to_owned()),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, UpdateError::NoSuchDatabase { .. }), "{err}");
+
+    // Release 1 installed (Odoo's own -i, as a one-off of the same image).
+    let init = docker
+        .run_one_off(
+            &spec(&tags[0]),
+            &["odoo", "-d", &db.0, "-i", "shop_sale", "--stop-after-init"].map(str::to_owned),
+            std::time::Duration::from_secs(120),
+            &mut |l| log.push(l.to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(init.exit_code, Some(0), "{}", log.join("\n"));
+    assert!(
+        log.iter().any(|l| l.contains("Loading module shop_sale")),
+        "the log is streamed: {log:?}"
+    );
+
+    // The first update has no stored checksums: every installed module, and it says so.
+    let (client, _) = update::connect(&url).await.unwrap();
+    let modules = update::read_modules(&client, &db.0).await.unwrap();
+    let stored = update::stored_checksums(&client, &db.0).await.unwrap();
+    assert!(stored.is_none());
+    let first = update::plan(&db.0, &ModuleSelection::Default, &[], &modules, None, &info).unwrap();
+    assert!(first.first_run);
+    assert_eq!(first.update, ["base", "shop", "shop_sale", "web"]);
+    let done = update::run(
+        &docker,
+        &spec(&tags[0]),
+        &url,
+        &settings,
+        &first,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(done.succeeded(), "{:?}", done.problems);
+    assert!(
+        done.checksums_stored && done.signal_bumped,
+        "17.0 needs the signal bumped: {done:?}"
+    );
+
+    // Release 2 changes shop only: only shop is updated; its migration ran.
+    let info2 = docker
+        .image_addon_info(&tags[1], "/mnt/extra-addons", &rules)
+        .await
+        .unwrap();
+    let modules = update::read_modules(&client, &db.0).await.unwrap();
+    let stored = update::stored_checksums(&client, &db.0).await.unwrap();
+    let second = update::plan(
+        &db.0,
+        &ModuleSelection::Default,
+        &[],
+        &modules,
+        stored.as_ref(),
+        &info2,
+    )
+    .unwrap();
+    assert_eq!(second.update, ["shop"], "{:?}", second.reasons);
+    assert!(
+        second.reasons["shop"].starts_with("checksum "),
+        "{:?}",
+        second.reasons
+    );
+    let signal_before = util::psql(&db.0, "SELECT last_value FROM base_registry_signaling");
+    let done = update::run(
+        &docker,
+        &spec(&tags[1]),
+        &url,
+        &settings,
+        &second,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(done.succeeded(), "{:?}", done.problems);
+    assert_eq!(
+        util::psql(
+            &db.0,
+            "SELECT latest_version FROM ir_module_module WHERE name = 'shop'"
+        ),
+        "17.0.1.1"
+    );
+    assert_eq!(
+        util::psql(
+            &db.0,
+            "SELECT count(DISTINCT x_shop_level) FROM res_partner"
+        ),
+        "1"
+    );
+    assert_ne!(
+        util::psql(&db.0, "SELECT last_value FROM base_registry_signaling"),
+        signal_before
+    );
+    // Nothing changed since: nothing to update.
+    let stored = update::stored_checksums(&client, &db.0).await.unwrap();
+    let modules = update::read_modules(&client, &db.0).await.unwrap();
+    let again = update::plan(
+        &db.0,
+        &ModuleSelection::Default,
+        &[],
+        &modules,
+        stored.as_ref(),
+        &info2,
+    )
+    .unwrap();
+    assert!(again.is_empty(), "{:?}", again.reasons);
+
+    // Release 3's migration fails: exit 255, the database keeps 1.1, the checksums stay
+    // release 2's (the next deploy tries again).
+    let info3 = docker
+        .image_addon_info(&tags[2], "/mnt/extra-addons", &rules)
+        .await
+        .unwrap();
+    let third = update::plan(
+        &db.0,
+        &ModuleSelection::Default,
+        &[],
+        &modules,
+        stored.as_ref(),
+        &info3,
+    )
+    .unwrap();
+    let mut failed_log = Vec::new();
+    let failed = update::run(
+        &docker,
+        &spec(&tags[2]),
+        &url,
+        &settings,
+        &third,
+        &mut |l| failed_log.push(l.to_owned()),
+    )
+    .await
+    .unwrap();
+    assert!(!failed.succeeded());
+    assert_eq!(failed.exit_code, Some(255));
+    assert!(
+        failed.problems[0].contains("exited with status 255"),
+        "{:?}",
+        failed.problems
+    );
+    assert!(
+        failed
+            .problems
+            .iter()
+            .any(|p| p.contains("the image has 17.0.1.2")),
+        "{:?}",
+        failed.problems
+    );
+    assert!(
+        failed_log.iter().any(|l| l.contains("KeyError")),
+        "{failed_log:?}"
+    );
+    assert!(!failed.checksums_stored);
+    assert_eq!(
+        update::stored_checksums(&client, &db.0).await.unwrap(),
+        stored
+    );
+
+    // Release 4 hangs: killed at the timeout, reported, no container left behind.
+    let info4 = docker
+        .image_addon_info(&tags[3], "/mnt/extra-addons", &rules)
+        .await
+        .unwrap();
+    let fourth = update::plan(
+        &db.0,
+        &ModuleSelection::Default,
+        &[],
+        &modules,
+        stored.as_ref(),
+        &info4,
+    )
+    .unwrap();
+    let short = UpdateSettings {
+        timeout: std::time::Duration::from_secs(4),
+        ..UpdateSettings::default()
+    };
+    let hung = update::run(&docker, &spec(&tags[3]), &url, &short, &fourth, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(hung.timed_out && !hung.succeeded(), "{hung:?}");
+    assert!(
+        hung.problems[0].contains("killed after 4 s"),
+        "{:?}",
+        hung.problems
+    );
+    assert!(
+        hung.problems
+            .iter()
+            .any(|p| p.contains("left 'to upgrade'")),
+        "a killed update leaves its states: {:?}",
+        hung.problems
+    );
+
+    // A command the image does not know fails the update with the image's own message
+    // (the official image's entrypoint, like the fake's, is given the command).
+    let missing = UpdateSettings {
+        command: vec!["no-such-command".into()],
+        ..UpdateSettings::default()
+    };
+    let mut missing_log = Vec::new();
+    let refused = update::run(
+        &docker,
+        &spec(&tags[1]),
+        &url,
+        &missing,
+        &second,
+        &mut |l| missing_log.push(l.to_owned()),
+    )
+    .await
+    .unwrap();
+    let left = Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=com.deployment.role=one-off"])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.succeeded() && !refused.checksums_stored,
+        "{refused:?}"
+    );
+    assert_eq!(refused.exit_code, Some(2), "{missing_log:?}");
+    assert!(
+        missing_log.iter().any(|l| l.contains("no-such-command")),
+        "{missing_log:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "one-off containers left"
+    );
+}

@@ -40,6 +40,7 @@ mod deploy;
 mod environment;
 mod error;
 mod event;
+pub mod manifest;
 mod release;
 mod secret;
 mod slot;
