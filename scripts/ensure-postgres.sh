@@ -114,6 +114,9 @@ EOF
 
     printf 'export DEPLOY_TEST_PG=%s\n' "$url"
     printf 'export DEPLOY_TEST_PG_BIN=%s\n' "$bin"
+    # The Unix socket directory: containers reach the cluster through it, mounted at
+    # /var/run/postgresql, with no network in between.
+    printf 'export DEPLOY_TEST_PG_SOCKET=%s\n' "$sock"
 }
 
 # Newest installed server's bin directory.

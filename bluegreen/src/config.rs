@@ -56,6 +56,15 @@
 //! pg_bin = "/usr/lib/postgresql/16/bin"   # optional: where pg_dump and pg_restore are
 //! required = true                  # default true: a failed backup refuses the deploy
 //!
+//! [update]                         # optional: Odoo's module update during each deploy
+//! strategy = "online"              # the only one so far: the old release serves meanwhile
+//! modules = "changed"              # "changed" (default) | "all" | ["shop", "shop_sale"]
+//! install = []                     # new modules to install (-i)
+//! timeout = "30m"                  # default 30m; killed, undone and refused after it
+//! addons_path = "/mnt/extra-addons"   # where the image's addons are (default)
+//! # command = ["odoo", "-d", "{db}", "-i", "{install}", "-u", "{modules}", "--stop-after-init", "--no-http", "--workers", "0"]
+//! # The database is [backup]'s, which is required: a failed update restores it.
+//!
 //! [[hooks]]                        # optional, repeatable: a command run during each deploy
 //! name = "freeze-window"           # unique; shown in progress, the report and the history
 //! at = "before_start"              # before_start | before_switch | after_switch | finish
@@ -141,6 +150,8 @@ pub struct StackConfig {
     pub post_switch: Option<Plan>,
     /// The backup taken before each deploy and canary (`[backup]`).
     pub backup: Option<BackupConfig>,
+    /// Odoo's module update during each deploy (`[update]`).
+    pub update: Option<UpdateConfig>,
     /// Commands run at points of each deploy (`[[hooks]]`), in file order.
     pub hooks: Vec<HookConfig>,
     /// The file it was read from.
@@ -159,6 +170,23 @@ pub struct HookConfig {
     pub command: Vec<String>,
     /// How long it may run.
     pub timeout: Duration,
+}
+
+/// Odoo's module update during each deploy (`[update]`): see
+/// [`crate::update::UpdateStage`]. It updates the database of `[backup]`, whose
+/// pre-deploy backup is restored when the update fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateConfig {
+    /// Which modules.
+    pub modules: crate::update::ModuleSelection,
+    /// New modules to install.
+    pub install: Vec<String>,
+    /// The command (`None`: Odoo's default, see [`crate::update::UpdateSettings`]).
+    pub command: Option<Vec<String>>,
+    /// How long it may run.
+    pub timeout: Duration,
+    /// Where the image's addons are.
+    pub addons_path: String,
 }
 
 /// The pre-deploy backup (`[backup]`): what `odoo-bluegreen deploy` and `canary` back up
@@ -543,7 +571,25 @@ struct RawStack {
     #[serde(default)]
     backup: Option<RawBackup>,
     #[serde(default)]
+    update: Option<RawUpdate>,
+    #[serde(default)]
     hooks: Vec<RawHook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpdate {
+    strategy: String,
+    #[serde(default)]
+    modules: Option<crate::update::ModuleSelection>,
+    #[serde(default)]
+    install: Vec<String>,
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    timeout: Option<String>,
+    #[serde(default)]
+    addons_path: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -748,6 +794,7 @@ fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
         pre_switch: None,
         post_switch: None,
         backup: raw.backup.map(|b| backup(b, base)).transpose()?,
+        update: raw.update.map(update).transpose()?,
         hooks: hooks(raw.hooks)?,
         path: None,
     };
@@ -758,6 +805,12 @@ fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
         if secret.is_some_and(|s| !s.is_allowed()) {
             return Err(plaintext(field));
         }
+    }
+    if config.update.is_some() && config.backup.is_none() {
+        return Err(config_error(
+            "update",
+            "needs [backup]: the update runs on its database, and a failed update restores its pre-deploy backup",
+        ));
     }
     if let Some(backup) = &config.backup {
         if !backup.database_url.is_allowed() {
@@ -1081,6 +1134,40 @@ fn hooks(raw: Vec<RawHook>) -> Result<Vec<HookConfig>> {
     Ok(hooks)
 }
 
+fn update(raw: RawUpdate) -> Result<UpdateConfig> {
+    match raw.strategy.as_str() {
+        "online" => {}
+        "maintenance" | "clone" => {
+            return Err(config_error(
+                "update.strategy",
+                format!("{:?} is not supported yet: \"online\" is (the old release serves while the update runs; a failed update restores the pre-deploy backup)", raw.strategy),
+            ))
+        }
+        other => {
+            return Err(config_error(
+                "update.strategy",
+                format!("{other:?}: expected \"online\""),
+            ))
+        }
+    }
+    if raw.command.as_ref().is_some_and(Vec::is_empty) {
+        return Err(config_error("update.command", "must not be empty"));
+    }
+    Ok(UpdateConfig {
+        modules: raw.modules.unwrap_or_default(),
+        install: raw.install,
+        command: raw.command,
+        timeout: duration(
+            "update.timeout",
+            raw.timeout.as_deref(),
+            Duration::from_secs(1800),
+        )?,
+        addons_path: raw
+            .addons_path
+            .unwrap_or_else(|| "/mnt/extra-addons".to_owned()),
+    })
+}
+
 fn backup(raw: RawBackup, base: &Path) -> Result<BackupConfig> {
     let nonempty = |field: &str, path: &Path| {
         if path.as_os_str().is_empty() {
@@ -1300,12 +1387,55 @@ mod tests {
     }
 
     #[test]
+    fn the_update_table_needs_a_backup_and_a_supported_strategy() {
+        let backup = "[backup]\nstore = \"b\"\ndatabase_url = { env = \"DB_URL\" }\n";
+        let load =
+            |extra: &str| StackConfig::from_toml(&format!("{MINIMAL}\n{extra}"), Path::new("/etc"));
+        let config = load(&format!(
+            "{backup}[update]\nstrategy = \"online\"\nmodules = [\"shop\"]\ninstall = [\"shop_loyalty\"]\ntimeout = \"5m\"\n"
+        ))
+        .unwrap();
+        let update = config.update.unwrap();
+        assert_eq!(
+            update.modules,
+            crate::update::ModuleSelection::Named(vec!["shop".into()])
+        );
+        assert_eq!(update.install, ["shop_loyalty"]);
+        assert_eq!(update.timeout, Duration::from_secs(300));
+        assert_eq!(update.addons_path, "/mnt/extra-addons");
+        let field = |result: Result<StackConfig>| match result {
+            Err(Error::Config { field, reason }) => format!("{field}: {reason}"),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            field(load("[update]\nstrategy = \"online\"\n")).starts_with("update: needs [backup]")
+        );
+        assert!(
+            field(load(&format!("{backup}[update]\nstrategy = \"clone\"\n")))
+                .contains("not supported yet")
+        );
+        assert!(
+            field(load(&format!("{backup}[update]\nstrategy = \"fast\"\n")))
+                .starts_with("update.strategy")
+        );
+        assert!(
+            load(&format!("{backup}[update]\n")).is_err(),
+            "the strategy is required"
+        );
+        assert!(field(load(&format!(
+            "{backup}[update]\nstrategy = \"online\"\ncommand = []\n"
+        )))
+        .starts_with("update.command"));
+    }
+
+    #[test]
     fn the_example_stack_file_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/stack.toml");
         let config = StackConfig::load(&path).unwrap();
         assert_eq!(config.stack, "shop");
         assert_eq!(config.hooks.len(), 1);
         assert_eq!(config.hooks[0].name, "change-freeze");
+        assert!(config.update.is_some());
         assert_eq!(config.proxy.kind(), ProxyKind::Haproxy);
         assert_eq!(config.slots.container_realtime_port, Some(8072));
         assert_eq!(

@@ -608,6 +608,290 @@ pub async fn run(
     Ok(outcome)
 }
 
+/// How many of the update's last log lines the stage keeps for its report.
+const LOG_TAIL: usize = 60;
+
+/// Builds the one-off container's spec for an image and release: the slot's
+/// environment, mounts, network and limits from the stack file.
+pub type SpecFn = dyn Fn(&str, &str) -> crate::Result<SlotSpec> + Send + Sync;
+
+/// The module update as a deploy stage, at [`StagePoint::BeforeStart`] after the
+/// pre-deploy backup: while the old release keeps serving (the `online` strategy: for
+/// changes the team declares safe for the old code), it plans the update from the new
+/// image and the database, runs it in a one-off container, and checks the database.
+/// An update that fails is undone before the deploy is refused: the pre-deploy backup is
+/// restored over the live database ([`DatabaseRestorer`]), so neither release serves a
+/// half-updated database; without a backup to restore, the stage fails (exit 3) saying
+/// the database may be mixed. Nothing to update: it says so and the deploy goes on.
+///
+/// [`StagePoint::BeforeStart`]: deploy_core::StagePoint::BeforeStart
+/// [`DatabaseRestorer`]: deploy_core::DatabaseRestorer
+pub struct UpdateStage {
+    docker: DockerSlots,
+    spec: std::sync::Arc<SpecFn>,
+    database_url: deploy_core::SecretRef,
+    selection: ModuleSelection,
+    install: Vec<String>,
+    settings: UpdateSettings,
+    addons_path: String,
+    rules: crate::addons::ChecksumRules,
+    restorer: Option<std::sync::Arc<dyn deploy_core::DatabaseRestorer>>,
+}
+
+impl std::fmt::Debug for UpdateStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateStage")
+            .field("database_url", &self.database_url.describe())
+            .field("selection", &self.selection)
+            .field("install", &self.install)
+            .field("command", &self.settings.command)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpdateStage {
+    /// An update of the database at `database_url`, its one-off container built by
+    /// `spec`; the changed modules, Odoo's default command, a 30-minute timeout, the
+    /// addons at `/mnt/extra-addons`, and no restorer (see [`UpdateStage::with_restorer`]).
+    #[must_use]
+    pub fn new(
+        docker: DockerSlots,
+        spec: std::sync::Arc<SpecFn>,
+        database_url: deploy_core::SecretRef,
+    ) -> Self {
+        Self {
+            docker,
+            spec,
+            database_url,
+            selection: ModuleSelection::Default,
+            install: Vec::new(),
+            settings: UpdateSettings::default(),
+            addons_path: "/mnt/extra-addons".to_owned(),
+            rules: crate::addons::ChecksumRules::default(),
+            restorer: None,
+        }
+    }
+
+    /// Which modules to update, and which to install.
+    #[must_use]
+    pub fn with_modules(mut self, selection: ModuleSelection, install: Vec<String>) -> Self {
+        self.selection = selection;
+        self.install = install;
+        self
+    }
+
+    /// The command and timeout.
+    #[must_use]
+    pub fn with_settings(mut self, settings: UpdateSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Where the image's addons are.
+    #[must_use]
+    pub fn with_addons_path(mut self, path: impl Into<String>) -> Self {
+        self.addons_path = path.into();
+        self
+    }
+
+    /// What puts the pre-deploy backup back when the update fails.
+    #[must_use]
+    pub fn with_restorer(
+        mut self,
+        restorer: std::sync::Arc<dyn deploy_core::DatabaseRestorer>,
+    ) -> Self {
+        self.restorer = Some(restorer);
+        self
+    }
+
+    async fn prepare(
+        &self,
+        url: &SecretString,
+        image: &str,
+    ) -> Result<(String, UpdatePlan), UpdateError> {
+        let db = tokio_postgres::Config::from_str(url.expose_secret())
+            .map_err(|e| UpdateError::Url(e.to_string()))?
+            .get_dbname()
+            .unwrap_or_default()
+            .to_owned();
+        if !database_exists(url).await? {
+            return Err(UpdateError::NoSuchDatabase { db });
+        }
+        let (client, _) = connect(url).await?;
+        let modules = read_modules(&client, &db).await?;
+        let stored = stored_checksums(&client, &db).await?;
+        let info = self
+            .docker
+            .image_addon_info(image, &self.addons_path, &self.rules)
+            .await?;
+        let plan = plan(
+            &db,
+            &self.selection,
+            &self.install,
+            &modules,
+            stored.as_ref(),
+            &info,
+        )?;
+        Ok((db, plan))
+    }
+}
+
+fn classify(error: UpdateError) -> deploy_core::ClassifiedError {
+    match error {
+        UpdateError::Url(_)
+        | UpdateError::NoSuchDatabase { .. }
+        | UpdateError::NotInstalled { .. }
+        | UpdateError::NotInImage { .. } => deploy_core::ClassifiedError::config(error),
+        UpdateError::Database { .. } | UpdateError::Docker(_) => {
+            deploy_core::ClassifiedError::infrastructure(error)
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl deploy_core::DeployStage for UpdateStage {
+    fn name(&self) -> &str {
+        "update"
+    }
+
+    fn point(&self) -> deploy_core::StagePoint {
+        deploy_core::StagePoint::BeforeStart
+    }
+
+    fn settings(&self) -> Vec<(String, String)> {
+        let modules = match &self.selection {
+            ModuleSelection::Named(names) => names.join(","),
+            ModuleSelection::Keyword(SelectionKeyword::All) => "all".to_owned(),
+            _ => "changed".to_owned(),
+        };
+        vec![
+            ("strategy".to_owned(), "online".to_owned()),
+            ("modules".to_owned(), modules),
+            ("install".to_owned(), self.install.join(",")),
+            ("database_url".to_owned(), self.database_url.describe()),
+            ("command".to_owned(), self.settings.command.join(" ")),
+            (
+                "timeout".to_owned(),
+                format!("{}s", self.settings.timeout.as_secs()),
+            ),
+            (
+                "on_failure".to_owned(),
+                if self.restorer.is_some() {
+                    "restore the pre-deploy backup, refuse the deploy".to_owned()
+                } else {
+                    "fail the deploy (no restorer)".to_owned()
+                },
+            ),
+        ]
+    }
+
+    async fn run(
+        &self,
+        ctx: &deploy_core::StageContext<'_>,
+    ) -> Result<deploy_core::StageOutcome, deploy_core::ClassifiedError> {
+        use deploy_core::{ClassifiedError, Event, StageOutcome};
+        let url = self
+            .database_url
+            .resolve(ctx.events)
+            .map_err(ClassifiedError::config)?;
+        let image = ctx.release.image.as_str();
+        let (db, plan) = self.prepare(&url, image).await.map_err(classify)?;
+        let reasons: Vec<String> = plan
+            .reasons
+            .iter()
+            .map(|(m, why)| format!("{m} ({why})"))
+            .collect();
+        if plan.is_empty() {
+            return Ok(StageOutcome::proceed()
+                .with_summary("no module changed: nothing to update")
+                .with_details(serde_json::json!({ "plan": plan })));
+        }
+        if plan.first_run {
+            ctx.events.emit(&Event::warning(
+                "update",
+                format!(
+                    "no checksums stored in {db}: the first update updates every installed module"
+                ),
+            ));
+        }
+        ctx.events.emit(&Event::started(
+            "update",
+            format!(
+                "updating {}{} in {db}",
+                reasons.join(", "),
+                if plan.install.is_empty() {
+                    String::new()
+                } else {
+                    format!("; installing {}", plan.install.join(", "))
+                }
+            ),
+        ));
+        let spec = (self.spec)(image, ctx.release.label()).map_err(ClassifiedError::config)?;
+        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let events = ctx.events;
+        let outcome = run(
+            &self.docker,
+            &spec,
+            &url,
+            &self.settings,
+            &plan,
+            &mut |line| {
+                if tail.len() == LOG_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line.to_owned());
+                events.emit(&Event::progress("update", line.to_owned()));
+            },
+        )
+        .await
+        .map_err(classify)?;
+        let details = serde_json::json!({
+            "plan": plan,
+            "outcome": outcome,
+            "log_tail": tail,
+        });
+        if outcome.succeeded() {
+            ctx.events.emit(&Event::finished(
+                "update",
+                format!(
+                    "{} modules updated in {:.1} s",
+                    plan.update.len() + plan.install.len(),
+                    outcome.elapsed_ms as f64 / 1000.0
+                ),
+            ));
+            return Ok(StageOutcome::proceed()
+                .with_summary(format!(
+                    "updated {} in {:.1} s",
+                    plan.update.join(", "),
+                    outcome.elapsed_ms as f64 / 1000.0
+                ))
+                .with_details(details));
+        }
+        let problems = outcome.problems.join("; ");
+        let (Some(restorer), Some(backup)) = (&self.restorer, ctx.backup_id) else {
+            return Err(ClassifiedError::infrastructure(format!(
+                "the module update failed ({problems}) and there is no pre-deploy backup to restore: database {db} may be partly updated; restore it before serving it (odoo-rollback restore)"
+            )));
+        };
+        ctx.events.emit(&Event::warning(
+            "update",
+            format!(
+                "the module update failed ({problems}): restoring the pre-deploy backup {backup}"
+            ),
+        ));
+        match restorer.restore(backup).await {
+            Ok(summary) => Ok(StageOutcome::refuse(format!(
+                "the module update failed: {problems}; {summary}, the release that served goes on serving"
+            ))
+            .with_details(details)),
+            Err(e) => Err(ClassifiedError::infrastructure(format!(
+                "the module update failed ({problems}) and restoring the pre-deploy backup {backup} failed too: {}; database {db} may be partly updated",
+                deploy_core::error_chain(&e)
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,31 +126,8 @@ fn a_one_off_container_of_the_image_installs_and_updates_modules_with_odoos_exit
     );
 }
 
-/// Builds `FROM <fake image>` with `addons` copied to /mnt/extra-addons, tagged `tag`.
 fn image_with_addons(addons: &Path, tag: &str) {
-    let context = tempfile::tempdir().unwrap();
-    let copy = Command::new("cp")
-        .arg("-r")
-        .arg(addons)
-        .arg(context.path().join("addons"))
-        .status()
-        .unwrap();
-    assert!(copy.success());
-    std::fs::write(
-        context.path().join("Dockerfile"),
-        format!(
-            "FROM {}\nCOPY addons /mnt/extra-addons\n",
-            util::fake_image()
-        ),
-    )
-    .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-t", tag])
-        .arg(context.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", describe(&out));
+    util::fake_image_with_addons(addons, tag);
 }
 
 #[tokio::test]

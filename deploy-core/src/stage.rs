@@ -146,6 +146,9 @@ pub struct StageContext<'a> {
     pub operator: &'a str,
     /// For [`StagePoint::Finish`]: the outcome recorded.
     pub status: Option<DeployStatus>,
+    /// The pre-deploy backup an earlier stage of this deploy took, if any: what a
+    /// stage that changes the database restores when it fails.
+    pub backup_id: Option<&'a str>,
     /// Where the stage reports progress (the deploy's own event sink).
     pub events: &'a dyn EventSink,
 }
@@ -159,6 +162,7 @@ impl fmt::Debug for StageContext<'_> {
             .field("live", &self.live)
             .field("operator", &self.operator)
             .field("status", &self.status)
+            .field("backup_id", &self.backup_id)
             .finish_non_exhaustive()
     }
 }
@@ -179,6 +183,7 @@ impl<'a> StageContext<'a> {
             live: None,
             operator: "",
             status: None,
+            backup_id: None,
             events,
         }
     }
@@ -354,6 +359,20 @@ pub trait DeployStage: Send + Sync {
     ///
     /// A [`ClassifiedError`] whose class says who must act.
     async fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutcome, ClassifiedError>;
+}
+
+/// Puts a backup back over the stack's live database: what a stage that changed the
+/// database (a module update) calls when it fails, so that no release serves a database
+/// left half updated. Implemented by `deploy-rollback` (its restore with the rename
+/// swap), wired by the binaries.
+#[async_trait::async_trait]
+pub trait DatabaseRestorer: Send + Sync + fmt::Debug {
+    /// Restores `backup_id` over the live database; a one-line summary of what it did
+    /// (the database and filestore replaced, where the former ones are kept).
+    ///
+    /// # Errors
+    /// The restore failed: the live database is as the failed stage left it.
+    async fn restore(&self, backup_id: &str) -> Result<String, crate::ClassifiedError>;
 }
 
 #[cfg(test)]

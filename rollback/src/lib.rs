@@ -114,5 +114,5 @@ pub use git::{revert_blocking, GitCredentials, GitRevertRequest, RevertOutcome};
 pub use history::{DeployStatus, DeploymentRecord, History, HistoryFilter};
 pub use pg::{PgConnection, PgTools};
 pub use restore::{restore, Confirmation, RestoreOutcome, RestoreRequest};
-pub use stage::BackupStage;
+pub use stage::{BackupRestorer, BackupStage};
 pub use strategy::{RollbackOutcome, RollbackPlan, RollbackPolicy, RollbackStrategy};

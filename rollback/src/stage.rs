@@ -322,3 +322,94 @@ fn phase_text(phase: Phase) -> &'static str {
         Phase::Swap => "swapping the databases",
     }
 }
+
+/// Restores a backup of the store over the stack's live database with the rename swap
+/// ([`restore`](crate::restore)): the [`deploy_core::DatabaseRestorer`] a failed module
+/// update calls, so that no release serves a half-updated database. The live database
+/// is the one of `database_url` (the pre-deploy backup's); the swap connects to the
+/// server's `postgres` database.
+pub struct BackupRestorer {
+    store: PathBuf,
+    database_url: SecretRef,
+    data_dir: Option<PathBuf>,
+    pg_bin: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for BackupRestorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupRestorer")
+            .field("store", &self.store)
+            .field("database_url", &self.database_url.describe())
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackupRestorer {
+    /// Restores from `store` over the database of `database_url`.
+    #[must_use]
+    pub fn new(store: impl Into<PathBuf>, database_url: SecretRef) -> Self {
+        Self {
+            store: store.into(),
+            database_url,
+            data_dir: None,
+            pg_bin: None,
+        }
+    }
+
+    /// Also restores the filestore under `<data_dir>/filestore/`.
+    #[must_use]
+    pub fn with_data_dir(mut self, data_dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(data_dir.into());
+        self
+    }
+
+    /// Uses the client programs in `dir`.
+    #[must_use]
+    pub fn with_pg_bin(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.pg_bin = Some(dir.into());
+        self
+    }
+}
+
+#[async_trait]
+impl deploy_core::DatabaseRestorer for BackupRestorer {
+    async fn restore(&self, backup_id: &str) -> Result<String, ClassifiedError> {
+        let url = self
+            .database_url
+            .resolve(&deploy_core::NullSink)
+            .map_err(|e| ClassifiedError::config(Described("database_url", e.into())))?;
+        let live = PgConnection::from_url(url.expose_secret())
+            .map_err(|e| ClassifiedError::new(e.class(), e))?;
+        let database = live.dbname.clone();
+        let maintenance = live.with_dbname("postgres");
+        let tools = self
+            .pg_bin
+            .as_ref()
+            .map_or_else(PgTools::default, PgTools::in_dir);
+        let mut request = crate::RestoreRequest::new(
+            maintenance,
+            &database,
+            backup_id,
+            crate::Confirmation::new(&database),
+        )
+        .with_tools(tools)
+        .with_probe("SELECT count(*) FROM ir_module_module");
+        if let Some(dir) = &self.data_dir {
+            request = request.with_data_dir(dir);
+        }
+        let store = crate::BackupStore::open(&self.store)
+            .map_err(|e| ClassifiedError::new(e.class(), e))?;
+        let outcome = crate::restore(&store, &request, Arc::new(crate::backup::NoProgress))
+            .await
+            .map_err(|e| ClassifiedError::new(e.class(), e))?;
+        Ok(format!(
+            "backup {backup_id} restored over {database}{}",
+            outcome
+                .replaced_database
+                .as_deref()
+                .map(|old| format!(" (the updated database is kept as {old})"))
+                .unwrap_or_default()
+        ))
+    }
+}

@@ -177,6 +177,30 @@ impl StackGuard {
     }
 }
 
+/// Builds `FROM <fake image>` with `addons` copied to /mnt/extra-addons, tagged `tag`.
+pub fn fake_image_with_addons(addons: &Path, tag: &str) {
+    let context = tempfile::tempdir().unwrap();
+    let copy = Command::new("cp")
+        .arg("-r")
+        .arg(addons)
+        .arg(context.path().join("addons"))
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {}\nCOPY addons /mnt/extra-addons\n", fake_image()),
+    )
+    .unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(context.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
 /// The arguments that run the fake Odoo in the test image on port 8069.
 pub fn fake_args(release: &str) -> Vec<String> {
     [

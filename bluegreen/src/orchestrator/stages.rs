@@ -272,6 +272,7 @@ impl Orchestrator {
             let name = stage.name().to_owned();
             self.step(run, Step::Stage, format!("stage {name} ({point})"))
                 .await;
+            let backup_id = run.report.backup_id.clone();
             let ctx = StageContext {
                 stack: &self.config.stack,
                 environment: self.config.environment,
@@ -279,6 +280,7 @@ impl Orchestrator {
                 live: live.as_ref(),
                 operator: &self.operator,
                 status,
+                backup_id: backup_id.as_deref(),
                 events: &*self.events,
             };
             let started = Instant::now();

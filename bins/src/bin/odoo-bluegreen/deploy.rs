@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use deploy_bluegreen::config::{BackupConfig, RollbackWindow};
+use deploy_bluegreen::config::{BackupConfig, RollbackWindow, UpdateConfig};
+use deploy_bluegreen::docker::DockerSlots;
 use deploy_bluegreen::orchestrator::{default_release, DeployRequest};
+use deploy_bluegreen::update::{UpdateSettings, UpdateStage};
 use deploy_bluegreen::{Error, StackConfig};
 use deploy_core::SecretRef;
-use deploy_rollback::{BackupStage, History};
+use deploy_core::Slot;
+use deploy_rollback::{BackupRestorer, BackupStage, History};
 
 use crate::{connect, fail, finish, render, Cli};
 
@@ -73,12 +76,29 @@ pub(crate) async fn run(
         Ok(backup) => backup,
         Err(e) => return fail(cli, &e, None),
     };
+    let update = match (&config.update, &backup) {
+        (Some(_), None) => {
+            let e = Error::Config {
+                field: "update".to_owned(),
+                reason: "the module update needs the pre-deploy backup (it restores it when the update fails): deploy without --no-backup".to_owned(),
+            };
+            return fail(cli, &e, None);
+        }
+        (Some(update), Some(backup)) => Some((update.clone(), backup.clone(), config.clone())),
+        (None, _) => None,
+    };
     let (mut orchestrator, progress) = match connect(cli, config, history.clone()).await {
         Ok(connected) => connected,
         Err(code) => return code,
     };
     if let Some(backup) = &backup {
         orchestrator = orchestrator.with_stage(Arc::new(backup_stage(backup, history)));
+    }
+    if let Some((update, backup, config)) = update {
+        match update_stage(&update, &backup, config).await {
+            Ok(stage) => orchestrator = orchestrator.with_stage(Arc::new(stage)),
+            Err(e) => return fail(cli, &e, None),
+        }
     }
     if args.dry_run {
         let plan = orchestrator.plan(&request).await;
@@ -99,6 +119,40 @@ pub(crate) async fn run(
     }
     let result = orchestrator.deploy(&request).await;
     finish(cli, &progress, result)
+}
+
+/// The module update as a stage of the deploy, after the backup: the one-off container
+/// is made as the slots are (environment, volumes, network), and a failed update
+/// restores the pre-deploy backup.
+async fn update_stage(
+    update: &UpdateConfig,
+    backup: &BackupConfig,
+    config: StackConfig,
+) -> Result<UpdateStage, Error> {
+    let docker = DockerSlots::connect().await?;
+    let config = Arc::new(config);
+    let spec = Arc::new(move |image: &str, release: &str| {
+        config.slot_spec(Slot::Green, image, release, &deploy_core::NullSink)
+    });
+    let mut restorer = BackupRestorer::new(&backup.store, backup.database_url.clone());
+    if let Some(dir) = &backup.data_dir {
+        restorer = restorer.with_data_dir(dir);
+    }
+    if let Some(dir) = &backup.pg_bin {
+        restorer = restorer.with_pg_bin(dir);
+    }
+    let mut settings = UpdateSettings {
+        timeout: update.timeout,
+        ..UpdateSettings::default()
+    };
+    if let Some(command) = &update.command {
+        settings.command.clone_from(command);
+    }
+    Ok(UpdateStage::new(docker, spec, backup.database_url.clone())
+        .with_modules(update.modules.clone(), update.install.clone())
+        .with_settings(settings)
+        .with_addons_path(&update.addons_path)
+        .with_restorer(Arc::new(restorer)))
 }
 
 /// The pre-deploy backup as a stage of the deploy.

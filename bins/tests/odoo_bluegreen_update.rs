@@ -1,0 +1,272 @@
+//! Module updates inside `odoo-bluegreen deploy` (`[update] strategy = "online"`): the
+//! real Docker engine, HAProxy and PostgreSQL, the slots being the fake Odoo image serving
+//! its records from the test cluster (reached through its Unix socket, mounted into the
+//! containers: no network), three images of the same addons: 1.0, then 1.1 (a new column
+//! and a migration), then 1.2 whose migration fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use deploy_bluegreen::Slot;
+use deploy_test_support as util;
+use serde_json::Value;
+use util::{describe, ProxyChoice, StackOptions, TestStack};
+
+const BIN: &str = env!("CARGO_BIN_EXE_odoo-bluegreen");
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Removes the test's images, also when an assertion fails.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+        }
+    }
+}
+
+fn socket_dir() -> String {
+    std::env::var("DEPLOY_TEST_PG_SOCKET").unwrap_or_else(|_| {
+        panic!("DEPLOY_TEST_PG_SOCKET is not set: this test needs the throwaway PostgreSQL cluster (`eval \"$(scripts/ensure-postgres.sh)\"`, or scripts/test.sh)")
+    })
+}
+
+fn deploy(config: &Path, image: &str, url: &str, extra: &[&str]) -> (Output, Value) {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(["deploy", "--image", image, "--json"])
+        .args(extra)
+        .env("BGT_UPDATE_DB_URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, value)
+}
+
+fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["stages"]
+        .as_array()
+        .and_then(|stages| stages.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no stage {name} in {report:#}"))
+}
+
+#[tokio::test]
+async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_backup() {
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let db = util::ScratchDb::new("bgt_update");
+    let (user, _host, port) = util::pg_server();
+    let socket = socket_dir();
+    let prefix = util::unique_prefix();
+    let tags: Vec<String> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|r| format!("{prefix}-shop:{r}"))
+        .collect();
+    let _images = Images(tags.clone());
+    let column = |name: &str| {
+        format!("[[column]]\ntable = \"res_partner\"\nname = \"{name}\"\ntype = \"varchar\"\n")
+    };
+    for (tag, version, decl) in [
+        (&tags[0], "1.0", column("x_shop_ref")),
+        (
+            &tags[1],
+            "1.1",
+            format!("{}{}", column("x_shop_ref"), column("x_shop_level")),
+        ),
+        (
+            &tags[2],
+            "1.2",
+            format!(
+                "{}{}[fail]\nstage = \"post\"\nmessage = \"KeyError: 'x_shop_tier'\"\n",
+                column("x_shop_ref"),
+                column("x_shop_level")
+            ),
+        ),
+    ] {
+        let addons = tempfile::tempdir().unwrap();
+        write(
+            addons.path(),
+            "shop/__manifest__.py",
+            &format!("{{'name': 'Shop', 'version': '{version}', 'depends': ['base'], 'license': 'LGPL-3'}}"),
+        );
+        write(addons.path(), "shop/__fake__.toml", &decl);
+        if version == "1.1" {
+            write(
+                addons.path(),
+                "shop/migrations/1.1/post-level.sql",
+                "UPDATE res_partner SET x_shop_level = 'bronze';\n",
+            );
+        }
+        util::fake_image_with_addons(addons.path(), tag);
+    }
+
+    // Release 1's database, made as a site makes it: Odoo's -i in a one-off container.
+    let init = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "-v",
+            &format!("{socket}:/var/run/postgresql"),
+        ])
+        .args([
+            "-e",
+            "HOST=/var/run/postgresql",
+            "-e",
+            &format!("PORT={port}"),
+        ])
+        .args(["-e", &format!("USER={user}")])
+        .arg(&tags[0])
+        .args(["odoo", "-d", &db.0, "-i", "shop", "--stop-after-init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", describe(&init));
+
+    let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("pg_bin = {d:?}\n"))
+        .unwrap_or_default();
+    let options = StackOptions {
+        extra_args: ["-d", &db.0, "--max-cron-threads", "0"]
+            .map(str::to_owned)
+            .to_vec(),
+        history_dir: Some(stack.dir.path().join("history")),
+        gates: format!(
+            "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BGT_UPDATE_DB_URL\" }}\n{pg_bin}\n\
+             [update]\nstrategy = \"online\"\ntimeout = \"2m\"\n"
+        ),
+        ..StackOptions::default()
+    };
+    let text = stack
+        .toml(&options)
+        .replacen(
+            "[slots]\n",
+            // The database server as the official image reads it: HOST, PORT, USER (the
+            // update's one-off container gets the slots' environment, not their args).
+            &format!(
+                "[slots]\nvolumes = [{{ source = {socket:?}, target = \"/var/run/postgresql\" }}]\n\
+                 env = {{ HOST = \"/var/run/postgresql\", PORT = \"{port}\", USER = {user:?} }}\n"
+            ),
+            1,
+        )
+        .replacen("database = \"demo\"", &format!("database = {:?}", db.0), 1);
+    let config = stack.dir.path().join("stack.toml");
+    std::fs::write(&config, &text).unwrap();
+    let url = format!("postgres://{user}@127.0.0.1:{port}/{}", db.0);
+    let version = |module: &str| {
+        util::psql(
+            &db.0,
+            &format!("SELECT state || ' ' || coalesce(latest_version, '-') FROM ir_module_module WHERE name = '{module}'"),
+        )
+    };
+
+    // The dry run lists the update after the backup, with its settings.
+    let dry = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "--image", &tags[0], "--dry-run", "--json"])
+        .env("BGT_UPDATE_DB_URL", &url)
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap_or(Value::Null);
+    let names: Vec<&str> = plan["stages"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    let backup_at = names.iter().position(|n| *n == "backup");
+    let update_at = names.iter().position(|n| *n == "update");
+    assert!(
+        backup_at.is_some() && update_at > backup_at,
+        "{}\n{plan:#}",
+        describe(&dry)
+    );
+
+    // Release 1: no checksums stored yet, so the first update is of every installed
+    // module, and it says so; they are stored afterwards.
+    let (out, report) = deploy(&config, &tags[0], &url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let update = stage(&report, "update");
+    assert_eq!(update["result"], "passed", "{update:#}");
+    assert_eq!(update["details"]["plan"]["first_run"], true, "{update:#}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no checksums stored"));
+    assert_eq!(
+        util::psql(&db.0, "SELECT count(*) FROM ir_config_parameter WHERE key = 'module_auto_update.installed_checksums'"),
+        "1"
+    );
+
+    // Release 2 changes shop: only shop is updated, its migration runs, the new release
+    // serves the new column.
+    let (out, report) = deploy(&config, &tags[1], &url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let update = stage(&report, "update");
+    assert_eq!(
+        update["details"]["plan"]["update"],
+        serde_json::json!(["shop"]),
+        "{update:#}"
+    );
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    assert_eq!(
+        util::psql(
+            &db.0,
+            "SELECT count(*) FROM res_partner WHERE x_shop_level = 'bronze'"
+        ),
+        util::psql(&db.0, "SELECT count(*) FROM res_partner")
+    );
+    assert_eq!(report["to"]["release"], "r2", "{report:#}");
+
+    // Release 3's migration fails: the pre-deploy backup is restored, the deploy is
+    // refused (exit 1), release 2 goes on serving a database at release 2.
+    let (out, report) = deploy(&config, &tags[2], &url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let update = stage(&report, "update");
+    assert_eq!(update["result"], "refused", "{update:#}");
+    let reason = update["summary"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("exited with status 255") && reason.contains("restored"),
+        "{update:#}"
+    );
+    assert!(
+        update["details"]["log_tail"]
+            .as_array()
+            .is_some_and(|lines| lines
+                .iter()
+                .any(|l| l.as_str().is_some_and(|l| l.contains("KeyError")))),
+        "the update's log is in the report: {update:#}"
+    );
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    assert_eq!(
+        util::psql(
+            &db.0,
+            "SELECT count(*) FROM ir_module_module WHERE state LIKE 'to %'"
+        ),
+        "0"
+    );
+    let status = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+    let serving = status.to_string();
+    assert!(
+        serving.contains("\"r2\""),
+        "release 2 still serves: {status:#}"
+    );
+    // The release that served answers through the proxy on the restored database.
+    let client = odoo_rpc::Client::builder(stack.url())
+        .database(&db.0)
+        .login("admin")
+        .password(secrecy::SecretString::from("admin"))
+        .build()
+        .unwrap();
+    assert_eq!(client.authenticate().await.unwrap(), 2);
+}
