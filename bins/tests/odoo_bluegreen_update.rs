@@ -269,4 +269,38 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
         .build()
         .unwrap();
     assert_eq!(client.authenticate().await.unwrap(), 2);
+
+    // A rollback from release 2 would put release 1's code on the database release 2
+    // updated: refused (exit 1) with the way back that keeps them together...
+    let rollback = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(["rollback", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let value: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, value)
+    };
+    let (out, refused) = rollback(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(refused["stage"], "database", "{refused:#}");
+    let reason = refused["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("release r2 updated the database")
+            && reason.contains("shop")
+            && reason.contains("odoo-rollback restore --backup"),
+        "{refused:#}"
+    );
+    // ... and done with --code-only, which says what it does.
+    let (out, done) = rollback(&["--code-only"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(done["release"], "r1", "{done:#}");
+    assert!(
+        done["warnings"]
+            .to_string()
+            .contains("runs on the database release r2 updated"),
+        "{done:#}"
+    );
 }

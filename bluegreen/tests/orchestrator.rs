@@ -146,7 +146,10 @@ async fn deploy_blue_to_green_then_rollback_then_cold_rollback() {
         Some("exited")
     );
     let cold = orchestrator
-        .rollback(&RollbackRequest { stop: true })
+        .rollback(&RollbackRequest {
+            stop: true,
+            code_only: false,
+        })
         .await
         .unwrap();
     assert_eq!(cold.result, OperationResult::Succeeded, "{cold:#?}");

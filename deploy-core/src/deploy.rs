@@ -393,6 +393,56 @@ pub trait DeploymentRecorder: Send + Sync {
     ) -> Result<Option<bool>, BoxError> {
         Ok(None)
     }
+
+    /// What the deploy that made `release` live in `stack` and `environment` changed in
+    /// the database (its `update` stage passed and updated or installed modules), from
+    /// its latest `succeeded` record: a rollback from that release switches code back
+    /// onto a schema the older code may not know. `None`: nothing changed, or this
+    /// recorder cannot tell (the default).
+    ///
+    /// # Errors
+    ///
+    /// Whatever prevented the history from being read.
+    async fn database_change(
+        &self,
+        _stack: &str,
+        _environment: Environment,
+        _release: &str,
+    ) -> Result<Option<DatabaseChange>, BoxError> {
+        Ok(None)
+    }
+}
+
+/// What a deploy changed in the database ([`DeploymentRecorder::database_change`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseChange {
+    /// The modules updated or installed.
+    pub modules: Vec<String>,
+    /// The pre-deploy backup taken before the change: the database as the older release
+    /// knew it.
+    pub backup_id: Option<String>,
+}
+
+impl DatabaseChange {
+    /// Reads it from a deploy's stages: an `update` stage that passed with modules in its
+    /// plan (`details.plan.update` and `details.plan.install`).
+    #[must_use]
+    pub fn from_stages(stages: &[crate::StageRecord], backup_id: Option<&str>) -> Option<Self> {
+        let update = stages
+            .iter()
+            .find(|s| s.name == "update" && s.result == crate::StageResult::Passed)?;
+        let plan = &update.details["plan"];
+        let modules: Vec<String> = ["update", "install"]
+            .iter()
+            .filter_map(|k| plan[k].as_array())
+            .flatten()
+            .filter_map(|m| m.as_str().map(str::to_owned))
+            .collect();
+        (!modules.is_empty()).then(|| Self {
+            modules,
+            backup_id: backup_id.map(str::to_owned),
+        })
+    }
 }
 
 /// A recorder that drops every outcome, for callers that keep no history.
@@ -437,5 +487,40 @@ mod tests {
         let json = serde_json::to_value(&outcome).unwrap();
         assert_eq!(json["status"], "rolled_back");
         assert_eq!(json["environment"], "staging");
+    }
+
+    #[test]
+    fn a_database_change_is_an_update_stage_that_passed_with_modules() {
+        let stage = |name: &str, result: crate::StageResult, details: serde_json::Value| {
+            crate::StageRecord {
+                name: name.to_owned(),
+                point: crate::StagePoint::BeforeStart,
+                result,
+                summary: None,
+                backup_id: None,
+                duration_ms: 1,
+                details,
+            }
+        };
+        let plan = serde_json::json!({"plan": {"update": ["shop"], "install": ["shop_loyalty"]}});
+        let passed = [
+            stage(
+                "backup",
+                crate::StageResult::Passed,
+                serde_json::Value::Null,
+            ),
+            stage("update", crate::StageResult::Passed, plan.clone()),
+        ];
+        let change = DatabaseChange::from_stages(&passed, Some("b1")).unwrap();
+        assert_eq!(change.modules, ["shop", "shop_loyalty"]);
+        assert_eq!(change.backup_id.as_deref(), Some("b1"));
+        let refused = [stage("update", crate::StageResult::Refused, plan)];
+        assert!(DatabaseChange::from_stages(&refused, None).is_none());
+        let nothing = [stage(
+            "update",
+            crate::StageResult::Passed,
+            serde_json::json!({"plan": {"update": [], "install": []}}),
+        )];
+        assert!(DatabaseChange::from_stages(&nothing, None).is_none());
     }
 }

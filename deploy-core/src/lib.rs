@@ -48,8 +48,8 @@ mod stage;
 mod target;
 
 pub use deploy::{
-    BoxError, DeployStatus, Deployer, DeploymentOutcome, DeploymentRecorder, NoHistory,
-    RedeployMethod, RedeployReport, ReleaseRef,
+    BoxError, DatabaseChange, DeployStatus, Deployer, DeploymentOutcome, DeploymentRecorder,
+    NoHistory, RedeployMethod, RedeployReport, ReleaseRef,
 };
 pub use environment::Environment;
 pub use error::{class_of, error_chain, ClassifiedError, Classify, Error, ErrorClass, Result};

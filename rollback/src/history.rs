@@ -843,6 +843,33 @@ impl deploy_core::DeploymentRecorder for History {
                 .map_err(Error::task)??;
         Ok(Some(passed))
     }
+
+    async fn database_change(
+        &self,
+        stack: &str,
+        environment: Environment,
+        release: &str,
+    ) -> std::result::Result<Option<deploy_core::DatabaseChange>, deploy_core::BoxError> {
+        let history = self.clone();
+        let (stack, release) = (stack.to_owned(), release.to_owned());
+        let records = tokio::task::spawn_blocking(move || history.read_stack(&stack))
+            .await
+            .map_err(Error::task)??;
+        Ok(records
+            .iter()
+            .filter(|r| {
+                r.environment == environment
+                    && r.release == release
+                    && r.status == DeployStatus::Succeeded
+            })
+            .max_by_key(|r| r.timestamp)
+            .and_then(|r| {
+                deploy_core::DatabaseChange::from_stages(
+                    &r.outcome.stages,
+                    r.outcome.backup_id.as_deref(),
+                )
+            }))
+    }
 }
 
 fn plain_key(r: &DeploymentRecord) -> String {

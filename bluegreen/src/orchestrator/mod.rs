@@ -242,6 +242,10 @@ pub struct RollbackRequest {
     /// Drain and stop the slot rolled back from (default: it stays running, drained,
     /// for inspection; the next deploy replaces it).
     pub stop: bool,
+    /// Switch code back even when the live release's deploy updated the database (the
+    /// older release then runs on the newer schema). Without it such a rollback is
+    /// refused, with the way back that keeps code and database together.
+    pub code_only: bool,
 }
 
 /// A manual switch.

@@ -249,6 +249,8 @@ pub enum Stage {
     BeforeSwitch,
     /// A stage after the switch refused or failed (traffic went back).
     AfterSwitch,
+    /// A rollback would put older code on a database the live release updated.
+    Database,
 }
 
 /// One slot and the release it runs, as reported.

@@ -16,7 +16,7 @@ impl Orchestrator {
     pub async fn rollback(&self, request: &RollbackRequest) -> Result<OperationReport> {
         let (lock, mut run) = self.start_locked(Operation::Rollback, None).await?;
         let result = self
-            .rollback_locked(&mut run, request.stop, None, true)
+            .rollback_locked(&mut run, request.stop, request.code_only, None, true)
             .await;
         self.finish_locked(lock, run, result).await
     }
@@ -25,6 +25,7 @@ impl Orchestrator {
         &self,
         run: &mut Run,
         stop: bool,
+        code_only: bool,
         expected_release: Option<&str>,
         record: bool,
     ) -> Result<()> {
@@ -104,6 +105,55 @@ impl Orchestrator {
                         );
                     }
                 }
+            }
+        }
+        // Code and database go back together: a live release whose deploy updated the
+        // database is not switched away from by code alone.
+        if let Some(live) = live_info
+            .as_ref()
+            .filter(|i| i.release != previous_info.release)
+        {
+            match self
+                .recorder
+                .database_change(&self.config.stack, self.config.environment, &live.release)
+                .await
+            {
+                Ok(Some(change)) if !code_only => {
+                    run.report.from = Some(slot_release(live));
+                    run.report.release = Some(live.release.clone());
+                    let restore = change.backup_id.as_deref().map_or_else(
+                        || "restore the database as it was before that deploy".to_owned(),
+                        |id| format!("restore its pre-deploy backup {id} (odoo-rollback restore --backup {id}) and then roll back"),
+                    );
+                    self.refuse(
+                        run,
+                        Stage::Database,
+                        format!(
+                            "release {} updated the database when it was deployed ({}): release {} would run on that schema; {restore}, or roll back with --code-only if the older code is known to work on it",
+                            live.release,
+                            change.modules.join(", "),
+                            previous_info.release
+                        ),
+                    );
+                    return Ok(());
+                }
+                Ok(Some(change)) => self.warn(
+                    run,
+                    format!(
+                        "--code-only: release {} runs on the database release {} updated ({})",
+                        previous_info.release,
+                        live.release,
+                        change.modules.join(", ")
+                    ),
+                ),
+                Ok(None) => {}
+                Err(e) => self.warn(
+                    run,
+                    format!(
+                        "cannot tell from the history whether release {} changed the database: {e}",
+                        live.release
+                    ),
+                ),
             }
         }
         run.report.from = live_info.as_ref().map(slot_release);
@@ -433,7 +483,7 @@ impl Orchestrator {
             .start_locked(Operation::Redeploy, Some(&release.release))
             .await?;
         let result = self
-            .rollback_locked(&mut run, false, Some(&release.release), false)
+            .rollback_locked(&mut run, false, false, Some(&release.release), false)
             .await;
         let report = self.finish_locked(lock, run, result).await?;
         if !report.result.is_success() {

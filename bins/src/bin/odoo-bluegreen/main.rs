@@ -140,6 +140,10 @@ enum Command {
         /// Also drain and stop the slot rolled back from.
         #[arg(long)]
         stop: bool,
+        /// Switch code back even when the live release's deploy updated the database
+        /// (the older release then runs on the newer schema); refused without it.
+        #[arg(long)]
+        code_only: bool,
     },
     /// Stop the slot that takes no traffic.
     StopIdle,
@@ -228,8 +232,11 @@ async fn run(cli: Cli) -> u8 {
             )
             .await
         }
-        Command::Rollback { stop } => {
-            let request = RollbackRequest { stop: *stop };
+        Command::Rollback { stop, code_only } => {
+            let request = RollbackRequest {
+                stop: *stop,
+                code_only: *code_only,
+            };
             traffic::run(&cli, config, history, traffic::Traffic::Rollback(request)).await
         }
         Command::StopIdle => traffic::run(&cli, config, history, traffic::Traffic::StopIdle).await,
