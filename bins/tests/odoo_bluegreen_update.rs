@@ -188,6 +188,16 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
         "{}\n{plan:#}",
         describe(&dry)
     );
+    // ... and the modules it would update, and why, read from the image and the database.
+    let update_plan = &plan["stages"][update_at.unwrap()]["settings"];
+    assert_eq!(
+        update_plan["first_run"], "no checksums stored: every installed module",
+        "{update_plan:#}"
+    );
+    assert!(
+        update_plan["would_update shop"].is_string(),
+        "{update_plan:#}"
+    );
 
     // Release 1: no checksums stored yet, so the first update is of every installed
     // module, and it says so; they are stored afterwards.
@@ -204,6 +214,26 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
 
     // Release 2 changes shop: only shop is updated, its migration runs, the new release
     // serves the new column.
+    let dry = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "--image", &tags[1], "--dry-run", "--json"])
+        .env("BGT_UPDATE_DB_URL", &url)
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap_or(Value::Null);
+    let settings = plan["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "update"))
+        .map(|s| s["settings"].clone())
+        .unwrap_or_default();
+    assert!(
+        settings["would_update shop"]
+            .as_str()
+            .is_some_and(|why| why.starts_with("checksum ")),
+        "{settings:#}"
+    );
+    assert!(settings.get("would_update base").is_none(), "{settings:#}");
     let (out, report) = deploy(&config, &tags[1], &url, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let update = stage(&report, "update");

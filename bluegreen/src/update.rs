@@ -785,6 +785,39 @@ impl deploy_core::DeployStage for UpdateStage {
         ]
     }
 
+    async fn preview(&self, ctx: &deploy_core::StageContext<'_>) -> Vec<(String, String)> {
+        let url = match self.database_url.resolve(ctx.events) {
+            Ok(url) => url,
+            Err(e) => return vec![("would_update".to_owned(), format!("cannot tell: {e}"))],
+        };
+        match self.prepare(&url, ctx.release.image.as_str()).await {
+            Ok((_, plan)) if plan.is_empty() => {
+                vec![(
+                    "would_update".to_owned(),
+                    "nothing: no module changed".to_owned(),
+                )]
+            }
+            Ok((_, plan)) => {
+                let mut pairs: Vec<(String, String)> = plan
+                    .reasons
+                    .iter()
+                    .map(|(module, why)| (format!("would_update {module}"), why.clone()))
+                    .collect();
+                if !plan.install.is_empty() {
+                    pairs.push(("would_install".to_owned(), plan.install.join(", ")));
+                }
+                if plan.first_run {
+                    pairs.push((
+                        "first_run".to_owned(),
+                        "no checksums stored: every installed module".to_owned(),
+                    ));
+                }
+                pairs
+            }
+            Err(e) => vec![("would_update".to_owned(), format!("cannot tell: {e}"))],
+        }
+    }
+
     async fn run(
         &self,
         ctx: &deploy_core::StageContext<'_>,

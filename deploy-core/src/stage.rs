@@ -359,6 +359,14 @@ pub trait DeployStage: Send + Sync {
     ///
     /// A [`ClassifiedError`] whose class says who must act.
     async fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutcome, ClassifiedError>;
+
+    /// What it would do for this deploy, for `--dry-run`, found by reading only (the
+    /// modules an update would run, and why): more name and value pairs after its
+    /// settings. The default has nothing to add. It must change nothing; a failure to
+    /// read is given as a pair, not an error.
+    async fn preview(&self, _ctx: &StageContext<'_>) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// Puts a backup back over the stack's live database: what a stage that changed the

@@ -112,7 +112,12 @@ impl Orchestrator {
             "the release's image on the engine",
             image.into_iter().map(|(k, v)| pair(k, v)).collect(),
         ));
-        stages.extend(added(StagePoint::BeforeStart));
+        let mut before_start: Vec<PlannedStage> = added(StagePoint::BeforeStart).collect();
+        let previews = self.previews(request, StagePoint::BeforeStart).await;
+        for (planned, preview) in before_start.iter_mut().zip(previews) {
+            planned.settings.extend(preview);
+        }
+        stages.extend(before_start);
         stages.push(builtin(
             "start",
             "start the new slot",
@@ -251,6 +256,29 @@ impl Orchestrator {
             Err(e) => problems.push(format!("image {image}: {e}")),
         }
         settings
+    }
+
+    /// Each stage's [`preview`](DeployStage::preview) at `point`, in order.
+    async fn previews(
+        &self,
+        request: &DeployRequest,
+        point: StagePoint,
+    ) -> Vec<Vec<(String, String)>> {
+        let mut previews = Vec::new();
+        for stage in self.stages.iter().filter(|s| s.point() == point) {
+            let ctx = StageContext {
+                stack: &self.config.stack,
+                environment: self.config.environment,
+                release: &request.release,
+                live: None,
+                operator: &self.operator,
+                status: None,
+                backup_id: None,
+                events: &*self.events,
+            };
+            previews.push(stage.preview(&ctx).await);
+        }
+        previews
     }
 
     /// Runs the stages at `point` in order. Returns the first refusal's reason (the
