@@ -16,9 +16,7 @@ eval "$(bash scripts/ensure-postgres.sh)"
 step "building odoo-fake (release)"
 cargo build -q --release -p odoo-fixtures --bin odoo-fake
 fake=target/release/odoo-fake
-pg_user=${DEPLOY_TEST_PG#postgres://}; pg_user=${pg_user%%@*}
-pg_hostport=${DEPLOY_TEST_PG#*@}; pg_hostport=${pg_hostport%%/*}
-pg_host=${pg_hostport%%:*}; pg_port=${pg_hostport##*:}
+pg_parts
 psql_db() { psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$pg_host" -p "$pg_port" -U "$pg_user" -d "$1" -c "$2"; }
 
 addons=$(mktemp -d)

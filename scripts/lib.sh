@@ -92,3 +92,11 @@ else:
 open(path, "w").write(text)
 PY
 }
+
+# The test cluster's parts from DEPLOY_TEST_PG (postgres://user@host:port/db), as
+# pg_user, pg_host and pg_port. Usage: pg_parts
+pg_parts() {
+    pg_user=${DEPLOY_TEST_PG#postgres://}; pg_user=${pg_user%%@*}
+    local hostport=${DEPLOY_TEST_PG#*@}; hostport=${hostport%%/*}
+    pg_host=${hostport%%:*}; pg_port=${hostport##*:}
+}

@@ -90,16 +90,13 @@ for version in 16.0 17.0 18.0 19.0; do
 done
 # The same clients against the fake serving from PostgreSQL: records in Odoo's tables,
 # the admin's password checked against its pbkdf2 hash.
-pg_url=${DEPLOY_TEST_PG#postgres://}
-pg_user=${pg_url%%@*}
-pg_hostport=${pg_url#*@}
-pg_hostport=${pg_hostport%%/*}
+pg_parts
 for version in 16.0 17.0 18.0 19.0; do
     db=fidelity_pg_${version%%.*}
     psql "$DEPLOY_TEST_PG" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
     log=target/odoo-fake-pg-$version.log
     target/debug/odoo-fake --listen 127.0.0.1:0 --odoo-version "$version" -d "$db" \
-        --db_host "${pg_hostport%%:*}" --db_port "${pg_hostport##*:}" --db_user "$pg_user" \
+        --db_host "$pg_host" --db_port "$pg_port" --db_user "$pg_user" \
         --data-dir target/fidelity-data --max-cron-threads 0 >"$log" 2>&1 &
     fake_pid=$!
     url=$(wait_listening "$fake_pid" "$log" 1200)

@@ -638,16 +638,7 @@ impl DockerSlots {
             .await
             .map_err(|e| docker_error("create", image, e))?;
         let result = self.read_archive(&name, path).await;
-        let removed = self
-            .docker
-            .remove_container(
-                &name,
-                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-            )
-            .await;
-        if let Err(e) = removed {
-            warn!(container = %name, error = %e, "cannot remove the addons reader");
-        }
+        self.remove_quietly(&name, "addons reader").await;
         let tar = result?;
         crate::addons::addons_in_tar(tar.as_slice(), rules, &format!("{image}:{path}")).map_err(
             |e| Error::Docker {
@@ -709,17 +700,22 @@ impl DockerSlots {
             .await
             .map_err(|e| docker_error("create", &name, e))?;
         let result = self.follow_one_off(&name, timeout, on_line).await;
+        self.remove_quietly(&name, "one-off container").await;
+        result
+    }
+
+    /// Removes a helper container, whatever state it is in; a failure is logged.
+    async fn remove_quietly(&self, name: &str, what: &str) {
         let removed = self
             .docker
             .remove_container(
-                &name,
+                name,
                 Some(RemoveContainerOptionsBuilder::new().force(true).build()),
             )
             .await;
         if let Err(e) = removed {
-            warn!(container = %name, error = %e, "cannot remove the one-off container");
+            warn!(container = %name, error = %e, "cannot remove the {what}");
         }
-        result
     }
 
     async fn follow_one_off(

@@ -366,20 +366,22 @@ impl UpdateOutcome {
     }
 }
 
-/// A connection to the database at `url` (`postgres://user:password@host:port/db`).
-///
-/// # Errors
-/// [`UpdateError::Url`] for a URL that is not one; [`UpdateError::Database`].
-pub async fn connect(url: &SecretString) -> Result<(Client, String), UpdateError> {
+/// The driver's settings of `url`, and the database it names.
+fn parse_url(url: &SecretString) -> Result<(tokio_postgres::Config, String), UpdateError> {
     let config = tokio_postgres::Config::from_str(url.expose_secret())
         .map_err(|e| UpdateError::Url(e.to_string()))?;
     let db = config.get_dbname().unwrap_or_default().to_owned();
+    Ok((config, db))
+}
+
+/// Connects with `config`; errors name `db`.
+async fn open(config: &tokio_postgres::Config, db: &str) -> Result<Client, UpdateError> {
     let (client, connection) =
         config
             .connect(NoTls)
             .await
             .map_err(|source| UpdateError::Database {
-                db: db.clone(),
+                db: db.to_owned(),
                 source,
             })?;
     tokio::spawn(async move {
@@ -387,6 +389,16 @@ pub async fn connect(url: &SecretString) -> Result<(Client, String), UpdateError
             tracing::debug!(error = %e, "database connection closed");
         }
     });
+    Ok(client)
+}
+
+/// A connection to the database at `url` (`postgres://user:password@host:port/db`).
+///
+/// # Errors
+/// [`UpdateError::Url`] for a URL that is not one; [`UpdateError::Database`].
+pub async fn connect(url: &SecretString) -> Result<(Client, String), UpdateError> {
+    let (config, db) = parse_url(url)?;
+    let client = open(&config, &db).await?;
     Ok((client, db))
 }
 
@@ -395,21 +407,9 @@ pub async fn connect(url: &SecretString) -> Result<(Client, String), UpdateError
 /// # Errors
 /// [`UpdateError::Url`]; [`UpdateError::Database`] when the server cannot be reached.
 pub async fn database_exists(url: &SecretString) -> Result<bool, UpdateError> {
-    let mut config = tokio_postgres::Config::from_str(url.expose_secret())
-        .map_err(|e| UpdateError::Url(e.to_string()))?;
-    let db = config.get_dbname().unwrap_or_default().to_owned();
+    let (mut config, db) = parse_url(url)?;
     config.dbname("postgres");
-    let (client, connection) =
-        config
-            .connect(NoTls)
-            .await
-            .map_err(|source| UpdateError::Database {
-                db: db.clone(),
-                source,
-            })?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let client = open(&config, &db).await?;
     let row = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
         .await
@@ -531,11 +531,7 @@ pub async fn run(
     plan: &UpdatePlan,
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<UpdateOutcome, UpdateError> {
-    let (_, db) = {
-        let config = tokio_postgres::Config::from_str(url.expose_secret())
-            .map_err(|e| UpdateError::Url(e.to_string()))?;
-        ((), config.get_dbname().unwrap_or_default().to_owned())
-    };
+    let (_, db) = parse_url(url)?;
     if !database_exists(url).await? {
         return Err(UpdateError::NoSuchDatabase { db });
     }
@@ -709,11 +705,7 @@ impl UpdateStage {
         url: &SecretString,
         image: &str,
     ) -> Result<(String, UpdatePlan), UpdateError> {
-        let db = tokio_postgres::Config::from_str(url.expose_secret())
-            .map_err(|e| UpdateError::Url(e.to_string()))?
-            .get_dbname()
-            .unwrap_or_default()
-            .to_owned();
+        let (_, db) = parse_url(url)?;
         if !database_exists(url).await? {
             return Err(UpdateError::NoSuchDatabase { db });
         }
