@@ -2,7 +2,8 @@
 //! real Docker engine, HAProxy and PostgreSQL, the slots being the fake Odoo image serving
 //! its records from the test cluster (reached through its Unix socket, mounted into the
 //! containers: no network), three images of the same addons: 1.0, then 1.1 (a new column
-//! and a migration), then 1.2 whose migration fails.
+//! and a migration), then 1.2 whose migration fails, then 1.3 whose update hangs and
+//! whose deploy is killed with SIGKILL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -66,7 +67,7 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
     let (user, _host, port) = util::pg_server();
     let socket = socket_dir();
     let prefix = util::unique_prefix();
-    let tags: Vec<String> = ["r1", "r2", "r3"]
+    let tags: Vec<String> = ["r1", "r2", "r3", "r4"]
         .iter()
         .map(|r| format!("{prefix}-shop:{r}"))
         .collect();
@@ -86,6 +87,15 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
             "1.2",
             format!(
                 "{}{}[fail]\nstage = \"post\"\nmessage = \"KeyError: 'x_shop_tier'\"\n",
+                column("x_shop_ref"),
+                column("x_shop_level")
+            ),
+        ),
+        (
+            &tags[3],
+            "1.3",
+            format!(
+                "{}{}[fail]\nstage = \"post\"\nhang_seconds = 300\n",
                 column("x_shop_ref"),
                 column("x_shop_level")
             ),
@@ -332,5 +342,69 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
             .to_string()
             .contains("runs on the database release r2 updated"),
         "{done:#}"
+    );
+
+    // The deploy of release 4 is killed (SIGKILL) while its update runs: the database is
+    // left with shop 'to upgrade' and the update's container goes on.
+    let mut killed = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "--image", &tags[3], "--json"])
+        .env("BGT_UPDATE_DB_URL", &url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while version("shop") != "to upgrade 17.0.1.1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update of release 4 did not start: {}",
+            version("shop")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    killed.kill().unwrap();
+    let _ = killed.wait();
+    let status = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+    assert!(
+        status["notes"]
+            .to_string()
+            .contains("killed during its module update"),
+        "{status:#}"
+    );
+    // The next deploy repairs through that deploy's backup, then goes on: release 2's
+    // image has nothing left to update.
+    let (out, report) = deploy(&config, &tags[1], &url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("partly updated") && stderr.contains("restoring its pre-deploy backup"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the update container an interrupted deploy left running"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stage(&report, "update")["summary"],
+        "no module changed: nothing to update"
+    );
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    assert_eq!(report["to"]["release"], "r2", "{report:#}");
+    let left = Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=com.deployment.role=one-off"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "one-off containers left"
     );
 }

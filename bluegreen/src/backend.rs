@@ -48,6 +48,15 @@ pub async fn present_image<B: SlotBackend + ?Sized>(
 /// last log lines, a missing one [`Error::SlotNotFound`](crate::Error::SlotNotFound).
 #[async_trait]
 pub trait SlotBackend: Send + Sync {
+    /// Removes the one-off containers of `stack` an interrupted operation left running
+    /// (see [`DockerSlots::remove_stale_one_offs`]); the default has none.
+    ///
+    /// # Errors
+    /// When the engine cannot list them.
+    async fn remove_stale_one_offs(&self, _stack: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// The engine's id of `image`, `None` when it does not have it.
     ///
     /// # Errors
@@ -123,6 +132,10 @@ pub trait SlotBackend: Send + Sync {
 
 #[async_trait]
 impl SlotBackend for DockerSlots {
+    async fn remove_stale_one_offs(&self, stack: &str) -> Result<Vec<String>> {
+        DockerSlots::remove_stale_one_offs(self, stack).await
+    }
+
     async fn image_id(&self, image: &str) -> Result<Option<String>> {
         DockerSlots::image_id(self, image).await
     }

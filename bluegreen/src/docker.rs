@@ -704,6 +704,41 @@ impl DockerSlots {
         result
     }
 
+    /// Removes the one-off containers of `stack` left behind (an update whose deploy
+    /// was killed goes on running, holding its locks); returns their names.
+    ///
+    /// # Errors
+    /// [`Error::Docker`] when the engine cannot list them.
+    pub async fn remove_stale_one_offs(&self, stack: &str) -> Result<Vec<String>> {
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([(
+            "label",
+            vec![format!("com.deployment.oneoff.stack={stack}")],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| docker_error("list", stack, e))?;
+        let mut removed = Vec::new();
+        for summary in summaries {
+            let Some(name) = summary
+                .names
+                .and_then(|n| n.into_iter().next())
+                .map(|n| n.trim_start_matches('/').to_owned())
+            else {
+                continue;
+            };
+            self.remove_quietly(&name, "stale one-off container").await;
+            warn!(container = %name, "a one-off container of an earlier operation was still there: removed");
+            removed.push(name);
+        }
+        Ok(removed)
+    }
+
     /// Removes a helper container, whatever state it is in; a failure is logged.
     async fn remove_quietly(&self, name: &str, what: &str) {
         let removed = self

@@ -35,6 +35,13 @@ pub struct JournalEntry {
     pub to: Option<Slot>,
     /// The last step reached.
     pub step: Step,
+    /// At [`Step::Stage`]: the stage running (`update`, `backup`, `hook ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The pre-deploy backup this operation took, once it has one: what repairs a
+    /// database an interrupted update left half done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
     /// The process that ran it.
     pub pid: u32,
     /// The host it ran on.

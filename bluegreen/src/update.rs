@@ -820,6 +820,42 @@ impl deploy_core::DeployStage for UpdateStage {
             .resolve(ctx.events)
             .map_err(ClassifiedError::config)?;
         let image = ctx.release.image.as_str();
+        // A database left half updated (an update killed with its deploy) is put back
+        // from that deploy's pre-deploy backup before anything else.
+        let mut restore_from = ctx.backup_id;
+        let (client, db) = connect(&url).await.map_err(classify)?;
+        let pending: Vec<String> = read_modules(&client, &db)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .filter(|m| m.state.starts_with("to "))
+            .map(|m| format!("{} '{}'", m.name, m.state))
+            .collect();
+        drop(client);
+        if !pending.is_empty() {
+            let (Some(restorer), Some(repair)) = (&self.restorer, ctx.repair_backup_id) else {
+                return Err(ClassifiedError::infrastructure(format!(
+                    "database {db} is partly updated ({}): an earlier update did not finish; restore a backup taken before it (odoo-rollback restore) before deploying",
+                    pending.join(", ")
+                )));
+            };
+            ctx.events.emit(&Event::warning(
+                "update",
+                format!(
+                    "database {db} is partly updated ({}) by an interrupted deploy: restoring its pre-deploy backup {repair}",
+                    pending.join(", ")
+                ),
+            ));
+            restorer.restore(repair).await.map_err(|e| {
+                ClassifiedError::infrastructure(format!(
+                    "database {db} is partly updated by an interrupted deploy and restoring its backup {repair} failed: {}",
+                    deploy_core::error_chain(&e)
+                ))
+            })?;
+            // This deploy's own backup is of the half-updated database: a failure now
+            // goes back to the repaired one.
+            restore_from = Some(repair);
+        }
         let (db, plan) = self.prepare(&url, image).await.map_err(classify)?;
         let reasons: Vec<String> = plan
             .reasons
@@ -893,7 +929,7 @@ impl deploy_core::DeployStage for UpdateStage {
                 .with_details(details));
         }
         let problems = outcome.problems.join("; ");
-        let (Some(restorer), Some(backup)) = (&self.restorer, ctx.backup_id) else {
+        let (Some(restorer), Some(backup)) = (&self.restorer, restore_from) else {
             return Err(ClassifiedError::infrastructure(format!(
                 "the module update failed ({problems}) and there is no pre-deploy backup to restore: database {db} may be partly updated; restore it before serving it (odoo-rollback restore)"
             )));

@@ -149,6 +149,10 @@ pub struct StageContext<'a> {
     /// The pre-deploy backup an earlier stage of this deploy took, if any: what a
     /// stage that changes the database restores when it fails.
     pub backup_id: Option<&'a str>,
+    /// The pre-deploy backup of an earlier deploy whose process died while a stage
+    /// changed the database (its module update): what repairs a database it left half
+    /// done. `None` when there was no such deploy, or it had no backup.
+    pub repair_backup_id: Option<&'a str>,
     /// Where the stage reports progress (the deploy's own event sink).
     pub events: &'a dyn EventSink,
 }
@@ -163,6 +167,7 @@ impl fmt::Debug for StageContext<'_> {
             .field("operator", &self.operator)
             .field("status", &self.status)
             .field("backup_id", &self.backup_id)
+            .field("repair_backup_id", &self.repair_backup_id)
             .finish_non_exhaustive()
     }
 }
@@ -184,6 +189,7 @@ impl<'a> StageContext<'a> {
             operator: "",
             status: None,
             backup_id: None,
+            repair_backup_id: None,
             events,
         }
     }

@@ -86,6 +86,23 @@ impl Orchestrator {
         run: &mut Run,
         request: &DeployRequest,
     ) -> Result<Option<ContainerInfo>> {
+        // A module update whose deploy was killed goes on in its container, holding its
+        // locks (the pre-deploy backup would wait on them): it goes first.
+        match self.docker.remove_stale_one_offs(&self.config.stack).await {
+            Ok(removed) => {
+                for name in removed {
+                    self.repaired(
+                        run,
+                        format!("removed {name}, the update container an interrupted deploy left running"),
+                    )
+                    .await;
+                }
+            }
+            Err(e) => self.warn(
+                run,
+                format!("cannot look for one-off containers left running: {e}"),
+            ),
+        }
         let mut observed = self.observe().await?;
         self.step(run, Step::Observed, "read docker and the proxy")
             .await;

@@ -305,6 +305,9 @@ struct Run {
     /// The slot whose running container this deploy reused instead of creating one: a
     /// refusal leaves it as it was, since this operation did not make it.
     reused: Option<Slot>,
+    /// The operation before this one died in its module update: the pre-deploy backup
+    /// it had taken (`Some(None)`: it had none), for the update stage to repair from.
+    interrupted_update: Option<Option<String>>,
 }
 
 /// What a verification through the proxy found.
@@ -484,6 +487,16 @@ impl Orchestrator {
         image: Option<&str>,
         lock: &StackLock,
     ) -> Run {
+        // A previous operation that died in its module update (its lock is ours now):
+        // its backup is what repairs the database.
+        let interrupted_update = match self.journal.read().await {
+            Ok(Some(previous))
+                if !previous.finished && previous.stage.as_deref() == Some("update") =>
+            {
+                Some(previous.backup_id)
+            }
+            _ => None,
+        };
         let now = Utc::now();
         let mut run = Run {
             operation,
@@ -491,6 +504,7 @@ impl Orchestrator {
             report: OperationReport::new(operation, &self.config.stack),
             split_repaired: false,
             reused: None,
+            interrupted_update,
             journal: Some(JournalEntry {
                 operation,
                 release: release.map(str::to_owned),
@@ -498,6 +512,8 @@ impl Orchestrator {
                 from: None,
                 to: None,
                 step: Step::Locked,
+                stage: None,
+                backup_id: None,
                 pid: std::process::id(),
                 host: hostname(),
                 operator: self.operator.clone(),
@@ -538,6 +554,10 @@ impl Orchestrator {
         });
         if let Some(entry) = run.journal.as_mut() {
             entry.step = step;
+            if step != Step::Stage {
+                entry.stage = None;
+            }
+            entry.backup_id.clone_from(&run.report.backup_id);
             entry.updated_at = Utc::now();
             if let Err(e) = self.journal.write(entry).await {
                 warn!(error = %e, "cannot write the journal");

@@ -274,6 +274,7 @@ impl Orchestrator {
                 operator: &self.operator,
                 status: None,
                 backup_id: None,
+                repair_backup_id: None,
                 events: &*self.events,
             };
             previews.push(stage.preview(&ctx).await);
@@ -298,9 +299,13 @@ impl Orchestrator {
             .map(|from| Release::new(from.image.as_str()).with_version(from.release.as_str()));
         for stage in self.stages.iter().filter(|s| s.point() == point) {
             let name = stage.name().to_owned();
+            if let Some(entry) = run.journal.as_mut() {
+                entry.stage = Some(name.clone());
+            }
             self.step(run, Step::Stage, format!("stage {name} ({point})"))
                 .await;
             let backup_id = run.report.backup_id.clone();
+            let repair = run.interrupted_update.clone().flatten();
             let ctx = StageContext {
                 stack: &self.config.stack,
                 environment: self.config.environment,
@@ -309,6 +314,7 @@ impl Orchestrator {
                 operator: &self.operator,
                 status,
                 backup_id: backup_id.as_deref(),
+                repair_backup_id: repair.as_deref(),
                 events: &*self.events,
             };
             let started = Instant::now();

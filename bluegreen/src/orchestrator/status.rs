@@ -305,6 +305,16 @@ impl Orchestrator {
                     ));
                 } else {
                     interrupted = true;
+                    if entry.stage.as_deref() == Some("update") {
+                        notes.push(format!(
+                            "the {} was killed during its module update: database may be partly updated (modules left 'to upgrade'); the next deploy restores {} before it updates again",
+                            entry.operation,
+                            entry.backup_id.as_deref().map_or_else(
+                                || "nothing (there was no pre-deploy backup): restore one by hand".to_owned(),
+                                |id| format!("its pre-deploy backup {id}")
+                            )
+                        ));
+                    }
                     notes.push(format!(
                         "the {} of {} started {} by {} (pid {}) was interrupted at step {}; the next deploy or rollback goes on from the state above",
                         entry.operation,
