@@ -75,6 +75,13 @@ pub struct ProxyFileOutput {
     pub text: String,
 }
 
+/// What `odoo-bluegreen maintenance` found or left.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MaintenanceOutput {
+    /// Whether the proxy is in maintenance (answers 503 itself) afterwards.
+    pub maintenance: bool,
+}
+
 /// What `odoo-rollback history --import-plain` did.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ImportOutput {
@@ -287,6 +294,11 @@ pub fn schemas() -> Vec<Documented> {
             DeployPlan
         ),
         documented!("init", "odoo-bluegreen init --json", InitOutput),
+        documented!(
+            "maintenance",
+            "odoo-bluegreen maintenance on|off|status --json",
+            MaintenanceOutput
+        ),
         documented!(
             "proxy-files",
             "odoo-bluegreen proxy-config --json",

@@ -4,6 +4,11 @@
 //! containers: no network), three images of the same addons: 1.0, then 1.1 (a new column
 //! and a migration), then 1.2 whose migration fails, then 1.3 whose update hangs and
 //! whose deploy is killed with SIGKILL.
+//!
+//! And `strategy = "maintenance"` (the default) behind nginx: the proxy answers 503
+//! while the update runs and the old release is stopped, under a JSON-RPC load; a failed
+//! update, a failure before the switch and a failure after it each put the database and
+//! the old release back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -407,4 +412,258 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
         String::from_utf8_lossy(&left.stdout).trim().is_empty(),
         "one-off containers left"
     );
+}
+
+/// The addons `shop` at `version`, with the columns its `__fake__.toml` declares and an
+/// optional migration script, as an image of the fake Odoo.
+fn shop_image(tag: &str, version: &str, decl: &str, migration: Option<(&str, &str)>) {
+    let addons = tempfile::tempdir().unwrap();
+    write(
+        addons.path(),
+        "shop/__manifest__.py",
+        &format!(
+            "{{'name': 'Shop', 'version': '{version}', 'depends': ['base'], 'license': 'LGPL-3'}}"
+        ),
+    );
+    write(addons.path(), "shop/__fake__.toml", decl);
+    if let Some((rel, sql)) = migration {
+        write(addons.path(), rel, sql);
+    }
+    util::fake_image_with_addons(addons.path(), tag);
+}
+
+fn column(name: &str) -> String {
+    format!("[[column]]\ntable = \"res_partner\"\nname = \"{name}\"\ntype = \"varchar\"\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everything_back_on_failure(
+) {
+    let stack = TestStack::start(ProxyChoice::Nginx(util::NginxKind::StateFile), Slot::Blue).await;
+    let db = util::ScratchDb::new("bgt_maint");
+    let (user, _host, port) = util::pg_server();
+    let socket = socket_dir();
+    let prefix = util::unique_prefix();
+    let tags: Vec<String> = ["m1", "m2", "m3", "m4"]
+        .iter()
+        .map(|r| format!("{prefix}-shop:{r}"))
+        .collect();
+    let _images = Images(tags.clone());
+    let two = format!("{}{}", column("x_shop_ref"), column("x_shop_level"));
+    shop_image(&tags[0], "1.0", &column("x_shop_ref"), None);
+    shop_image(
+        &tags[1],
+        "1.1",
+        &two,
+        Some((
+            "shop/migrations/1.1/post-level.sql",
+            "UPDATE res_partner SET x_shop_level = 'bronze';\n",
+        )),
+    );
+    shop_image(
+        &tags[2],
+        "1.2",
+        &format!("{two}[fail]\nstage = \"post\"\nmessage = \"KeyError: 'x_shop_tier'\"\n"),
+        None,
+    );
+    shop_image(
+        &tags[3],
+        "1.2",
+        &format!("{two}{}", column("x_shop_tier")),
+        None,
+    );
+    let init = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "-v",
+            &format!("{socket}:/var/run/postgresql"),
+        ])
+        .args([
+            "-e",
+            "HOST=/var/run/postgresql",
+            "-e",
+            &format!("PORT={port}"),
+        ])
+        .args(["-e", &format!("USER={user}")])
+        .arg(&tags[0])
+        .args(["odoo", "-d", &db.0, "-i", "shop", "--stop-after-init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", describe(&init));
+
+    let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("pg_bin = {d:?}\n"))
+        .unwrap_or_default();
+    let options = StackOptions {
+        extra_args: ["-d", &db.0, "--max-cron-threads", "0"]
+            .map(str::to_owned)
+            .to_vec(),
+        history_dir: Some(stack.dir.path().join("history")),
+        // No strategy: maintenance is the default.
+        gates: format!(
+            "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BGT_UPDATE_DB_URL\" }}\n{pg_bin}\n\
+             [update]\ntimeout = \"2m\"\n"
+        ),
+        ..StackOptions::default()
+    };
+    let text = stack
+        .toml(&options)
+        .replacen(
+            "[slots]\n",
+            &format!(
+                "[slots]\nvolumes = [{{ source = {socket:?}, target = \"/var/run/postgresql\" }}]\n\
+                 env = {{ HOST = \"/var/run/postgresql\", PORT = \"{port}\", USER = {user:?} }}\n"
+            ),
+            1,
+        )
+        .replacen("database = \"demo\"", &format!("database = {:?}", db.0), 1);
+    let config = stack.dir.path().join("stack.toml");
+    std::fs::write(&config, &text).unwrap();
+    // The same stack with a check that fails after the switch, or before it.
+    let failing = |at: &str| {
+        let path = stack.dir.path().join(format!("stack-{at}.toml"));
+        std::fs::write(
+            &path,
+            format!("{text}\n[[hooks]]\nname = \"smoke\"\nat = \"{at}\"\ncommand = [\"false\"]\n"),
+        )
+        .unwrap();
+        path
+    };
+    let url = format!("postgres://{user}@127.0.0.1:{port}/{}", db.0);
+    let version = |module: &str| {
+        util::psql(
+            &db.0,
+            &format!("SELECT state || ' ' || coalesce(latest_version, '-') FROM ir_module_module WHERE name = '{module}'"),
+        )
+    };
+    let has_column = |name: &str| {
+        util::psql(
+            &db.0,
+            &format!("SELECT count(*) FROM information_schema.columns WHERE table_name = 'res_partner' AND column_name = '{name}'"),
+        ) == "1"
+    };
+    let status = || {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    let proxy_url = stack.url();
+    let deploy_under_load = |config: std::path::PathBuf, image: String| {
+        let url = url.clone();
+        let proxy_url = proxy_url.clone();
+        async move {
+            util::load_jsonrpc_while(
+                &proxy_url,
+                4,
+                std::time::Duration::from_secs(240),
+                tokio::task::spawn_blocking(move || deploy(&config, &image, &url, &[])),
+            )
+            .await
+        }
+    };
+
+    // Release 1, the first deploy: nothing served before, so nothing is stopped.
+    let (out, report) = deploy(&config, &tags[0], &url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        stage(&report, "update")["details"]["strategy"],
+        "maintenance"
+    );
+    assert!(report["maintenance"]["window_ms"].is_u64(), "{report:#}");
+    assert!(report["maintenance"].get("stopped").is_none(), "{report:#}");
+    let first = report["to"]["slot"].as_str().unwrap().to_owned();
+
+    // Release 2 under load: requests get the maintenance page while the update runs,
+    // none fails any other way; the window is reported and the old slot was stopped.
+    let (load, done) = deploy_under_load(config.clone(), tags[1].clone()).await;
+    let (out, report) = done.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(load.failed, 0, "{load:?}");
+    assert!(load.maintenance > 0, "{load:?}");
+    let record = &report["maintenance"];
+    assert_eq!(record["stopped"], first.as_str(), "{record:#}");
+    assert_eq!(record["opened"], 1, "{record:#}");
+    assert!(record["window_ms"].as_u64().unwrap() > 0, "{record:#}");
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    assert_eq!(report["to"]["release"], "m2", "{report:#}");
+    assert_eq!(status()["maintenance"], false);
+    let serving_m2 = report["to"]["slot"].as_str().unwrap().to_owned();
+
+    // Release 3's migration fails: restored by the update stage, release 2 started
+    // again, maintenance off; requests only ever saw release 2 or the maintenance page.
+    let (load, done) = deploy_under_load(config.clone(), tags[2].clone()).await;
+    let (out, report) = done.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(load.failed, 0, "{load:?}");
+    assert_eq!(load.releases.keys().collect::<Vec<_>>(), ["m2"], "{load:?}");
+    assert_eq!(
+        report["maintenance"]["stopped"],
+        serving_m2.as_str(),
+        "{report:#}"
+    );
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    assert!(!has_column("x_shop_tier"));
+    let now = status();
+    assert_eq!(now["maintenance"], false, "{now:#}");
+    assert_eq!(now["serving"], serving_m2.as_str(), "{now:#}");
+    assert_eq!(now["health"], "ok", "{now:#}");
+
+    // Release 4 updates fine but a check after the switch fails: back through
+    // maintenance, the pre-deploy backup restored (the new column goes), release 2 again.
+    let (out, report) = deploy(&failing("after_switch"), &tags[3], &url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(report["result"], "rolled-back", "{report:#}");
+    let record = &report["maintenance"];
+    assert_eq!(record["opened"], 2, "{record:#}");
+    assert!(record["restored"].is_string(), "{record:#}");
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    assert!(!has_column("x_shop_tier"));
+    let now = status();
+    assert_eq!(now["serving"], serving_m2.as_str(), "{now:#}");
+    assert_eq!(now["maintenance"], false, "{now:#}");
+
+    // ... and a check before the switch fails: the same, without a switch.
+    let (out, report) = deploy(&failing("before_switch"), &tags[3], &url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(report["result"], "refused", "{report:#}");
+    assert_eq!(report["maintenance"]["opened"], 1, "{report:#}");
+    assert!(report["maintenance"]["restored"].is_string(), "{report:#}");
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    assert!(!has_column("x_shop_tier"));
+    assert_eq!(status()["serving"], serving_m2.as_str());
+
+    // Release 4 without the failing check: it serves its updated database.
+    let (out, report) = deploy(&config, &tags[3], &url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(version("shop"), "installed 17.0.1.2");
+    assert!(has_column("x_shop_tier"));
+    assert_eq!(report["to"]["release"], "m4", "{report:#}");
+
+    // By hand: on, shown in status (a problem when no operation runs), off.
+    let manual = |state: &str| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(["maintenance", state, "--json"])
+            .output()
+            .unwrap()
+    };
+    let on = manual("on");
+    assert_eq!(on.status.code(), Some(0), "{}", describe(&on));
+    let now = status();
+    assert_eq!(now["maintenance"], true, "{now:#}");
+    assert!(
+        now["problems"].to_string().contains("maintenance off"),
+        "{now:#}"
+    );
+    let off = manual("off");
+    assert_eq!(off.status.code(), Some(0), "{}", describe(&off));
+    assert_eq!(util::stdout_json(&off)["maintenance"], false);
 }

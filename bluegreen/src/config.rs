@@ -57,7 +57,8 @@
 //! required = true                  # default true: a failed backup refuses the deploy
 //!
 //! [update]                         # optional: Odoo's module update during each deploy
-//! strategy = "online"              # the only one so far: the old release serves meanwhile
+//! strategy = "maintenance"         # default: the proxy answers 503 and the old release is
+//!                                  # stopped while the update runs; "online": it serves meanwhile
 //! modules = "changed"              # "changed" (default) | "all" | ["shop", "shop_sale"]
 //! install = []                     # new modules to install (-i)
 //! timeout = "30m"                  # default 30m; killed, undone and refused after it
@@ -177,6 +178,8 @@ pub struct HookConfig {
 /// pre-deploy backup is restored when the update fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateConfig {
+    /// How the update runs beside the release that serves.
+    pub strategy: crate::update::UpdateStrategy,
     /// Which modules.
     pub modules: crate::update::ModuleSelection,
     /// New modules to install.
@@ -579,7 +582,8 @@ struct RawStack {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUpdate {
-    strategy: String,
+    #[serde(default)]
+    strategy: Option<String>,
     #[serde(default)]
     modules: Option<crate::update::ModuleSelection>,
     #[serde(default)]
@@ -810,6 +814,15 @@ fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
         return Err(config_error(
             "update",
             "needs [backup]: the update runs on its database, and a failed update restores its pre-deploy backup",
+        ));
+    }
+    if config.update.as_ref().is_some_and(|u| {
+        u.strategy == crate::update::UpdateStrategy::Maintenance
+            && config.proxy.kind() == crate::switch::ProxyKind::Traefik
+    }) {
+        return Err(config_error(
+            "update.strategy",
+            "\"maintenance\" (the default) needs a proxy that answers 503 itself, and Traefik has no such response without a service behind it: use nginx or HAProxy, or strategy = \"online\"",
         ));
     }
     if let Some(backup) = &config.backup {
@@ -1135,25 +1148,27 @@ fn hooks(raw: Vec<RawHook>) -> Result<Vec<HookConfig>> {
 }
 
 fn update(raw: RawUpdate) -> Result<UpdateConfig> {
-    match raw.strategy.as_str() {
-        "online" => {}
-        "maintenance" | "clone" => {
+    let strategy = match raw.strategy.as_deref().unwrap_or("maintenance") {
+        "maintenance" => crate::update::UpdateStrategy::Maintenance,
+        "online" => crate::update::UpdateStrategy::Online,
+        "clone" => {
             return Err(config_error(
                 "update.strategy",
-                format!("{:?} is not supported yet: \"online\" is (the old release serves while the update runs; a failed update restores the pre-deploy backup)", raw.strategy),
+                "\"clone\" is not supported yet: \"maintenance\" (the default: the proxy answers 503 while the update runs) and \"online\" (the old release serves meanwhile) are",
             ))
         }
         other => {
             return Err(config_error(
                 "update.strategy",
-                format!("{other:?}: expected \"online\""),
+                format!("{other:?}: expected \"maintenance\" or \"online\""),
             ))
         }
-    }
+    };
     if raw.command.as_ref().is_some_and(Vec::is_empty) {
         return Err(config_error("update.command", "must not be empty"));
     }
     Ok(UpdateConfig {
+        strategy,
         modules: raw.modules.unwrap_or_default(),
         install: raw.install,
         command: raw.command,
@@ -1418,9 +1433,14 @@ mod tests {
             field(load(&format!("{backup}[update]\nstrategy = \"fast\"\n")))
                 .starts_with("update.strategy")
         );
-        assert!(
-            load(&format!("{backup}[update]\n")).is_err(),
-            "the strategy is required"
+        assert_eq!(
+            load(&format!("{backup}[update]\n"))
+                .unwrap()
+                .update
+                .unwrap()
+                .strategy,
+            crate::update::UpdateStrategy::Maintenance,
+            "maintenance is the default"
         );
         assert!(field(load(&format!(
             "{backup}[update]\nstrategy = \"online\"\ncommand = []\n"

@@ -185,6 +185,23 @@ pub enum Error {
         problem: String,
     },
 
+    /// A deploy left the proxy in maintenance on purpose: the database cannot be served
+    /// by either release (an update that failed and could not be undone).
+    #[error("{reason}")]
+    MaintenanceHeld {
+        /// What happened and what to do.
+        reason: String,
+    },
+
+    /// The proxy cannot put the stack into maintenance.
+    #[error("{proxy} cannot go into maintenance: {reason}")]
+    MaintenanceUnsupported {
+        /// Which proxy.
+        proxy: crate::switch::ProxyKind,
+        /// Why, with the fix when there is one.
+        reason: String,
+    },
+
     /// The weights given to `set_weights` are not usable (empty, both slots zero, a slot
     /// given twice, or a slot the switch does not manage).
     #[error("invalid weights: {reason}")]
@@ -429,6 +446,7 @@ impl Error {
                 | Self::Config { .. }
                 | Self::Plan { .. }
                 | Self::Secret { .. }
+                | Self::MaintenanceUnsupported { .. }
         ) || matches!(self, Self::Image { problem, .. } if problem.is_config())
     }
 

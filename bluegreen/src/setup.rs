@@ -298,11 +298,24 @@ pub fn proxy_files(config: &StackConfig, active: Slot) -> Result<Vec<ProxyFile>>
         } => {
             let mut site = HaproxySite::new(listen, &absolute(admin_socket), blue, green, active);
             site.health_path = health;
-            vec![ProxyFile {
-                what: "haproxy.cfg",
-                path: file.clone(),
-                text: render_config(&site),
-            }]
+            // The maintenance map beside the configuration when the stack file names it
+            // (a socket's directory may be a tmpfs, and HAProxy will not start without it).
+            if let Some(file) = file {
+                site.maintenance_map =
+                    crate::switch::haproxy::maintenance_map_beside(&absolute(file));
+            }
+            vec![
+                ProxyFile {
+                    what: "haproxy.cfg",
+                    path: file.clone(),
+                    text: render_config(&site),
+                },
+                ProxyFile {
+                    what: "haproxy maintenance map (empty; rewritten by the switch)",
+                    path: Some(site.maintenance_map.clone()),
+                    text: String::new(),
+                },
+            ]
         }
         ProxyDriver::Nginx(options) => {
             let mut options = options.clone();

@@ -42,6 +42,35 @@ pub enum ModuleSelection {
     Default,
 }
 
+/// How an update runs beside the release that serves (`strategy` in `[update]`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateStrategy {
+    /// The default, the safe in-place way: the proxy answers 503 (with `Retry-After`)
+    /// and the release that served is stopped while the update runs, until the new
+    /// release takes the traffic; a failure restores the pre-deploy backup and starts
+    /// the release that served again.
+    #[default]
+    Maintenance,
+    /// The release that served goes on serving during the update: for changes the team
+    /// declares safe for the old code. A failure restores the pre-deploy backup, which
+    /// drops what was written since it was taken.
+    Online,
+}
+
+impl UpdateStrategy {
+    /// `"maintenance"` or `"online"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Maintenance => "maintenance",
+            Self::Online => "online",
+        }
+    }
+}
+
 /// `"changed"` or `"all"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -612,13 +641,23 @@ const LOG_TAIL: usize = 60;
 pub type SpecFn = dyn Fn(&str, &str) -> crate::Result<SlotSpec> + Send + Sync;
 
 /// The module update as a deploy stage, at [`StagePoint::BeforeStart`] after the
-/// pre-deploy backup: while the old release keeps serving (the `online` strategy: for
-/// changes the team declares safe for the old code), it plans the update from the new
-/// image and the database, runs it in a one-off container, and checks the database.
-/// An update that fails is undone before the deploy is refused: the pre-deploy backup is
-/// restored over the live database ([`DatabaseRestorer`]), so neither release serves a
-/// half-updated database; without a backup to restore, the stage fails (exit 3) saying
-/// the database may be mixed. Nothing to update: it says so and the deploy goes on.
+/// pre-deploy backup: it plans the update from the new image and the database, runs it
+/// in a one-off container, and checks the database, in one of two
+/// [strategies](UpdateStrategy):
+///
+/// - `maintenance` (the default): before the update it opens the deploy's
+///   [maintenance window](deploy_core::Maintenance) (the proxy answers 503, the release
+///   that served stops), and the deploy leaves it after the switch. If the new release
+///   does not end up serving (its start, its gates, the checks after the switch fail),
+///   the deploy restores the pre-deploy backup and starts the release that served again.
+/// - `online`: the release that served goes on serving meanwhile, for changes the team
+///   declares safe for the old code.
+///
+/// An update that fails is undone before the deploy is refused: the pre-deploy backup
+/// is restored over the live database ([`DatabaseRestorer`]), so neither release serves
+/// a half-updated database; without a backup to restore, the stage fails (exit 3)
+/// saying the database may be mixed, and in maintenance the window stays open. Nothing
+/// to update: it says so, opens nothing, and the deploy goes on.
 ///
 /// [`StagePoint::BeforeStart`]: deploy_core::StagePoint::BeforeStart
 /// [`DatabaseRestorer`]: deploy_core::DatabaseRestorer
@@ -632,12 +671,14 @@ pub struct UpdateStage {
     addons_path: String,
     rules: crate::addons::ChecksumRules,
     restorer: Option<std::sync::Arc<dyn deploy_core::DatabaseRestorer>>,
+    strategy: UpdateStrategy,
 }
 
 impl std::fmt::Debug for UpdateStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpdateStage")
             .field("database_url", &self.database_url.describe())
+            .field("strategy", &self.strategy)
             .field("selection", &self.selection)
             .field("install", &self.install)
             .field("command", &self.settings.command)
@@ -665,7 +706,15 @@ impl UpdateStage {
             addons_path: "/mnt/extra-addons".to_owned(),
             rules: crate::addons::ChecksumRules::default(),
             restorer: None,
+            strategy: UpdateStrategy::Maintenance,
         }
+    }
+
+    /// How the update runs beside the release that serves (default: maintenance).
+    #[must_use]
+    pub fn with_strategy(mut self, strategy: UpdateStrategy) -> Self {
+        self.strategy = strategy;
+        self
     }
 
     /// Which modules to update, and which to install.
@@ -757,7 +806,7 @@ impl deploy_core::DeployStage for UpdateStage {
             _ => "changed".to_owned(),
         };
         vec![
-            ("strategy".to_owned(), "online".to_owned()),
+            ("strategy".to_owned(), self.strategy.as_str().to_owned()),
             ("modules".to_owned(), modules),
             ("install".to_owned(), self.install.join(",")),
             ("database_url".to_owned(), self.database_url.describe()),
@@ -839,6 +888,8 @@ impl deploy_core::DeployStage for UpdateStage {
                     pending.join(", ")
                 )));
             };
+            self.open_window(ctx, "repair of a partly updated database")
+                .await?;
             ctx.events.emit(&Event::warning(
                 "update",
                 format!(
@@ -875,6 +926,19 @@ impl deploy_core::DeployStage for UpdateStage {
                 ),
             ));
         }
+        self.open_window(
+            ctx,
+            &format!(
+                "module update of {}",
+                plan.update
+                    .iter()
+                    .chain(&plan.install)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .await?;
         ctx.events.emit(&Event::started(
             "update",
             format!(
@@ -907,11 +971,27 @@ impl deploy_core::DeployStage for UpdateStage {
         .await
         .map_err(classify)?;
         let details = serde_json::json!({
+            "strategy": self.strategy,
             "plan": plan,
             "outcome": outcome,
             "log_tail": tail,
         });
+        let window = ctx
+            .maintenance
+            .filter(|_| self.strategy == UpdateStrategy::Maintenance);
         if outcome.succeeded() {
+            let mut warnings = Vec::new();
+            if let Some(window) = window {
+                // The old release cannot serve this database: if the new one does not
+                // end up serving it, the deploy restores the backup before the old one
+                // runs again.
+                match (&self.restorer, restore_from) {
+                    (Some(restorer), Some(backup)) => window.restore_with(restorer.clone(), backup),
+                    _ => warnings.push(
+                        "no pre-deploy backup: if the new release fails now, the database cannot be put back and maintenance stays on".to_owned(),
+                    ),
+                }
+            }
             ctx.events.emit(&Event::finished(
                 "update",
                 format!(
@@ -920,19 +1000,26 @@ impl deploy_core::DeployStage for UpdateStage {
                     outcome.elapsed_ms as f64 / 1000.0
                 ),
             ));
-            return Ok(StageOutcome::proceed()
+            let mut done = StageOutcome::proceed()
                 .with_summary(format!(
-                    "updated {} in {:.1} s",
+                    "updated {} in {:.1} s ({})",
                     plan.update.join(", "),
-                    outcome.elapsed_ms as f64 / 1000.0
+                    outcome.elapsed_ms as f64 / 1000.0,
+                    self.strategy.as_str()
                 ))
-                .with_details(details));
+                .with_details(details);
+            done.warnings = warnings;
+            return Ok(done);
         }
         let problems = outcome.problems.join("; ");
         let (Some(restorer), Some(backup)) = (&self.restorer, restore_from) else {
-            return Err(ClassifiedError::infrastructure(format!(
+            let reason = format!(
                 "the module update failed ({problems}) and there is no pre-deploy backup to restore: database {db} may be partly updated; restore it before serving it (odoo-rollback restore)"
-            )));
+            );
+            if let Some(window) = window {
+                window.hold(&reason);
+            }
+            return Err(ClassifiedError::infrastructure(reason));
         };
         ctx.events.emit(&Event::warning(
             "update",
@@ -945,11 +1032,37 @@ impl deploy_core::DeployStage for UpdateStage {
                 "the module update failed: {problems}; {summary}, the release that served goes on serving"
             ))
             .with_details(details)),
-            Err(e) => Err(ClassifiedError::infrastructure(format!(
-                "the module update failed ({problems}) and restoring the pre-deploy backup {backup} failed too: {}; database {db} may be partly updated",
-                deploy_core::error_chain(&e)
-            ))),
+            Err(e) => {
+                let reason = format!(
+                    "the module update failed ({problems}) and restoring the pre-deploy backup {backup} failed too: {}; database {db} may be partly updated",
+                    deploy_core::error_chain(&e)
+                );
+                if let Some(window) = window {
+                    window.hold(&reason);
+                }
+                Err(ClassifiedError::infrastructure(reason))
+            }
         }
+    }
+}
+
+impl UpdateStage {
+    /// In maintenance, opens the deploy's maintenance window (once): the proxy answers
+    /// 503 and the release that served stops. Nothing for `online`.
+    async fn open_window(
+        &self,
+        ctx: &deploy_core::StageContext<'_>,
+        reason: &str,
+    ) -> Result<(), deploy_core::ClassifiedError> {
+        if self.strategy != UpdateStrategy::Maintenance {
+            return Ok(());
+        }
+        let window = ctx.maintenance.ok_or_else(|| {
+            deploy_core::ClassifiedError::config(
+                "strategy \"maintenance\" needs the deploy's maintenance window, and this deploy offers none",
+            )
+        })?;
+        window.enter(reason).await
     }
 }
 

@@ -621,3 +621,121 @@ async fn nginx_and_haproxy_switch_between_slot_containers() {
         assert_eq!(switch.active().await.unwrap().serving(), Some(Slot::Blue));
     }
 }
+
+/// Maintenance through `switch`: on, every request gets the proxy's own 503 page with
+/// `Retry-After` (the health path 200), on a keep-alive connection opened before; a
+/// switch made meanwhile shows when it ends; off, requests reach the slots again.
+async fn maintenance_round_trip(
+    url: &str,
+    switch: &dyn TrafficSwitch,
+    green: &Backend,
+    logs: impl Fn() -> String,
+) {
+    use deploy_bluegreen::switch::{MAINTENANCE_HEADER, MAINTENANCE_PAGE};
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{url}{path}")).send();
+    assert!(!switch.maintenance().await.unwrap());
+    let before = get("/web/login").await.unwrap();
+    assert_eq!(before.status(), 200, "{}", logs());
+    assert!(before.headers().get(MAINTENANCE_HEADER).is_none());
+
+    switch.set_maintenance(true).await.unwrap();
+    switch.set_maintenance(true).await.unwrap();
+    assert!(switch.maintenance().await.unwrap());
+    for path in [
+        "/web/login",
+        "/web/dataset/call_kw/res.partner/read",
+        "/websocket",
+    ] {
+        let response = get(path).await.unwrap();
+        assert_eq!(response.status(), 503, "{path}: {}", logs());
+        assert_eq!(response.headers()["retry-after"], "30", "{path}");
+        assert_eq!(response.headers()[MAINTENANCE_HEADER], "on", "{path}");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert_eq!(response.text().await.unwrap().trim_end(), MAINTENANCE_PAGE);
+    }
+    let health = get("/web/health").await.unwrap();
+    assert_eq!(health.status(), 200, "{}", logs());
+    assert_eq!(health.headers()[MAINTENANCE_HEADER], "on");
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["status"], "maintenance");
+
+    // The routing changes underneath, and shows when maintenance ends.
+    switch.switch_to(green).await.unwrap();
+    assert_eq!(get("/web/login").await.unwrap().status(), 503);
+    switch.set_maintenance(false).await.unwrap();
+    switch.set_maintenance(false).await.unwrap();
+    assert!(!switch.maintenance().await.unwrap());
+    expect_release(url, "green-m2", &logs).await;
+    let after = get("/web/health").await.unwrap();
+    assert!(after.headers().get(MAINTENANCE_HEADER).is_none());
+}
+
+#[tokio::test]
+async fn maintenance_in_nginx_and_haproxy_answers_503_with_retry_after_and_the_health_path() {
+    let blue_server = ReleaseServer::start("blue-m1").await;
+    let green_server = ReleaseServer::start("green-m2").await;
+    let (blue, green) = (
+        blue_server.backend(Slot::Blue),
+        green_server.backend(Slot::Green),
+    );
+    for kind in [NginxKind::StateFile, NginxKind::Reload] {
+        let (nginx, switch) = NginxProc::start(kind, &blue, &green, Slot::Blue).await;
+        maintenance_round_trip(&nginx.url(), &switch, &green, || nginx.logs()).await;
+    }
+    let (haproxy, switch) = HaproxyProc::start(&blue, &green, Slot::Blue).await;
+    maintenance_round_trip(&haproxy.url(), &switch, &green, || haproxy.logs()).await;
+    // The map file follows, so that a reload keeps the state.
+    let map = haproxy
+        .dir
+        .path()
+        .join(deploy_bluegreen::switch::haproxy::MAINTENANCE_MAP);
+    assert_eq!(std::fs::read_to_string(&map).unwrap(), "");
+    switch.set_maintenance(true).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&map).unwrap(), "maintenance on\n");
+    switch.set_maintenance(false).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_proxy_configured_before_maintenance_existed_refuses_it_with_the_fix() {
+    let blue_server = ReleaseServer::start("blue-o1").await;
+    let green_server = ReleaseServer::start("green-o2").await;
+    let (blue, green) = (
+        blue_server.backend(Slot::Blue),
+        green_server.backend(Slot::Green),
+    );
+    let (haproxy, switch) = HaproxyProc::start_edited(&blue, &green, Slot::Blue, |cfg| {
+        cfg.lines()
+            .filter(|l| !l.contains("odoo_maintenance"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    })
+    .await;
+    match switch.set_maintenance(true).await {
+        Err(Error::MaintenanceUnsupported { reason, .. }) => {
+            assert!(reason.contains("proxy-config"), "{reason}");
+        }
+        other => panic!("{other:?}\n{}", haproxy.logs()),
+    }
+    expect_release(&haproxy.url(), "blue-o1", || haproxy.logs()).await;
+
+    let (nginx, switch) = NginxProc::start(NginxKind::StateFile, &blue, &green, Slot::Blue).await;
+    let conf = std::fs::read_to_string(&nginx.options.main_conf).unwrap();
+    let flag = nginx.options.maintenance_file().display().to_string();
+    let old: String = conf
+        .lines()
+        .filter(|l| !l.contains(&flag))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&nginx.options.main_conf, old).unwrap();
+    match switch.set_maintenance(true).await {
+        Err(Error::MaintenanceUnsupported { reason, .. }) => {
+            assert!(reason.contains("proxy-config"), "{reason}");
+        }
+        other => panic!("{other:?}\n{}", nginx.logs()),
+    }
+    assert!(!nginx.options.maintenance_file().exists());
+}

@@ -60,8 +60,8 @@ pub use release::Release;
 pub use secret::SecretRef;
 pub use slot::Slot;
 pub use stage::{
-    DatabaseRestorer, DeployStage, StageContext, StageOutcome, StagePoint, StageRecord,
-    StageResult, StageVerdict,
+    DatabaseRestorer, DeployStage, Maintenance, StageContext, StageOutcome, StagePoint,
+    StageRecord, StageResult, StageVerdict,
 };
 pub use target::Target;
 

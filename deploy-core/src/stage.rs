@@ -155,6 +155,10 @@ pub struct StageContext<'a> {
     pub repair_backup_id: Option<&'a str>,
     /// Where the stage reports progress (the deploy's own event sink).
     pub events: &'a dyn EventSink,
+    /// The deploy's maintenance window, for a stage that must keep the database still
+    /// (a module update in maintenance): `None` outside a deploy (a preview) or when
+    /// the orchestrator offers none.
+    pub maintenance: Option<&'a dyn Maintenance>,
 }
 
 impl fmt::Debug for StageContext<'_> {
@@ -168,6 +172,7 @@ impl fmt::Debug for StageContext<'_> {
             .field("status", &self.status)
             .field("backup_id", &self.backup_id)
             .field("repair_backup_id", &self.repair_backup_id)
+            .field("maintenance", &self.maintenance.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +196,7 @@ impl<'a> StageContext<'a> {
             backup_id: None,
             repair_backup_id: None,
             events,
+            maintenance: None,
         }
     }
 }
@@ -387,6 +393,40 @@ pub trait DatabaseRestorer: Send + Sync + fmt::Debug {
     /// # Errors
     /// The restore failed: the live database is as the failed stage left it.
     async fn restore(&self, backup_id: &str) -> Result<String, crate::ClassifiedError>;
+}
+
+/// The maintenance window a deploy offers its stages, for changes that must not run
+/// while a release serves: the proxy answers every request with HTTP 503 and a
+/// `Retry-After` (its health path still answers), and the release that served is
+/// stopped, so none of its workers or crons touches the database.
+///
+/// The deploy that offers it closes it: right after its switch to the new release, or,
+/// when the deploy does not get that far, after putting back the database (see
+/// [`Maintenance::restore_with`]) and starting the release that served again. A stage
+/// only opens it, and says when it must stay open ([`Maintenance::hold`]).
+#[async_trait::async_trait]
+pub trait Maintenance: Send + Sync {
+    /// Opens the window (once; later calls return at once): the proxy into
+    /// maintenance, checked through the proxy, then the serving release stopped.
+    /// `reason` is what the report and the events say it is for.
+    ///
+    /// # Errors
+    /// The proxy cannot do maintenance or refused it, or the serving release cannot be
+    /// stopped: the window is closed again before the error returns.
+    async fn enter(&self, reason: &str) -> Result<(), crate::ClassifiedError>;
+
+    /// What puts the database back if the new release does not end up serving (its
+    /// start, its gates or the checks after the switch fail): the deploy restores
+    /// `backup_id` with `restorer` before the release that served runs again.
+    fn restore_with(&self, restorer: std::sync::Arc<dyn DatabaseRestorer>, backup_id: &str);
+
+    /// Keeps the window open when the deploy ends, for the reason given: the database
+    /// is not fit to be served by either release (an update that failed and could not
+    /// be undone). A person closes it (`odoo-bluegreen maintenance off`).
+    fn hold(&self, reason: &str);
+
+    /// Whether the window is open.
+    fn is_open(&self) -> bool;
 }
 
 #[cfg(test)]

@@ -433,6 +433,8 @@ impl HaproxyProc {
         let site = HaproxySite::new(listen, &socket, *blue, *green, active);
         let cfg = dir.path().join("haproxy.cfg");
         std::fs::write(&cfg, edit(render_config(&site))).unwrap();
+        // HAProxy will not start without the maintenance map (setup writes it empty).
+        std::fs::write(&site.maintenance_map, "").unwrap();
         let check = Command::new("haproxy")
             .args(["-c", "-f"])
             .arg(&cfg)
@@ -504,6 +506,9 @@ pub struct LoadReport {
     pub errors: BTreeMap<String, u64>,
     /// Responses per release label.
     pub releases: BTreeMap<String, u64>,
+    /// Responses that were the proxy's maintenance page (503 with `X-Deploy-Maintenance`):
+    /// not failures, counted apart.
+    pub maintenance: u64,
     pub elapsed: Duration,
 }
 
@@ -520,6 +525,44 @@ pub async fn load_while<F, T>(
 where
     F: std::future::Future<Output = T>,
 {
+    load_on(url, "/web/health", None, tasks, max_duration, during).await
+}
+
+/// As [`load_while`], with what a user's browser sends: JSON-RPC calls
+/// (`POST /web/webclient/version_info`), which the proxy's maintenance answers with its
+/// 503 page (counted in [`LoadReport::maintenance`], not as failures).
+pub async fn load_jsonrpc_while<F, T>(
+    url: &str,
+    tasks: usize,
+    max_duration: Duration,
+    during: F,
+) -> (LoadReport, T)
+where
+    F: std::future::Future<Output = T>,
+{
+    let body = r#"{"jsonrpc": "2.0", "method": "call", "params": {}, "id": 1}"#;
+    load_on(
+        url,
+        "/web/webclient/version_info",
+        Some(body),
+        tasks,
+        max_duration,
+        during,
+    )
+    .await
+}
+
+async fn load_on<F, T>(
+    url: &str,
+    path: &str,
+    body: Option<&'static str>,
+    tasks: usize,
+    max_duration: Duration,
+    during: F,
+) -> (LoadReport, T)
+where
+    F: std::future::Future<Output = T>,
+{
     const MAX_PER_TASK: u64 = 500_000;
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
@@ -528,7 +571,7 @@ where
     for _ in 0..tasks {
         let stop = stop.clone();
         let sent = sent.clone();
-        let url = format!("{url}/web/health");
+        let url = format!("{url}{path}");
         handles.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -539,6 +582,7 @@ where
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             let mut releases: BTreeMap<String, u64> = BTreeMap::new();
             let mut failed = 0u64;
+            let mut maintenance = 0u64;
             let mut count = 0u64;
             while !stop.load(Ordering::Relaxed)
                 && count < MAX_PER_TASK
@@ -546,7 +590,23 @@ where
             {
                 count += 1;
                 sent.fetch_add(1, Ordering::Relaxed);
-                match client.get(&url).send().await {
+                let request = match body {
+                    Some(body) => client
+                        .post(&url)
+                        .header("Content-Type", "application/json")
+                        .body(body),
+                    None => client.get(&url),
+                };
+                match request.send().await {
+                    Ok(response)
+                        if response.status().as_u16() == 503
+                            && response
+                                .headers()
+                                .contains_key(deploy_bluegreen::switch::MAINTENANCE_HEADER) =>
+                    {
+                        let _ = response.bytes().await;
+                        maintenance += 1;
+                    }
                     Ok(response) if response.status().as_u16() == 200 => {
                         let release = response
                             .headers()
@@ -583,16 +643,17 @@ where
                     }
                 }
             }
-            (count, failed, errors, releases)
+            (count, failed, errors, releases, maintenance)
         }));
     }
     let result = during.await;
     stop.store(true, Ordering::Relaxed);
     let mut report = LoadReport::default();
     for handle in handles {
-        let (count, failed, errors, releases) = handle.await.unwrap();
+        let (count, failed, errors, releases, maintenance) = handle.await.unwrap();
         report.sent += count;
         report.failed += failed;
+        report.maintenance += maintenance;
         for (k, v) in errors {
             *report.errors.entry(k).or_insert(0) += v;
         }

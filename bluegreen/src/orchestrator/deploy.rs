@@ -46,6 +46,16 @@ impl Orchestrator {
         run.report.backup_id.clone_from(&request.backup_id);
         self.record(&run, DeployStatus::Started, request).await;
         let result = self.deploy_locked(&mut run, request).await;
+        // A maintenance window still open (the deploy did not reach its switch): the
+        // database and the release that served are put back first.
+        let result = match (result, self.end_maintenance(&mut run).await) {
+            (result, Ok(())) => result,
+            (Ok(_), Err(e)) => Err(e),
+            (Err(e), Err(also)) => {
+                self.warn(&mut run, also.to_string());
+                Err(e)
+            }
+        };
         let status = match &result {
             Ok(_) => deploy_status(run.report.result),
             Err(e) => {
@@ -112,6 +122,11 @@ impl Orchestrator {
         let live_running = live_info.clone().filter(ContainerInfo::is_running);
         run.report.from = live_info.as_ref().map(slot_release);
         run.report.serving = Some(live);
+        run.maintenance = Some(Arc::new(super::maintenance::MaintenanceWindow::new(
+            self,
+            live_running.clone(),
+            matches!(request.rollout, Rollout::Canary { .. }),
+        )));
         if let Some(entry) = run.journal.as_mut() {
             entry.from = Some(live);
             entry.to = Some(target);
@@ -310,7 +325,7 @@ impl Orchestrator {
             self.warn(run, reason.clone());
             match &live_running {
                 Some(old) => {
-                    self.switch_back(run, old, new.slot, true).await?;
+                    self.go_back(run, old, new.slot, true).await?;
                     run.report.result = OperationResult::RolledBack;
                 }
                 None => {
@@ -482,6 +497,7 @@ impl Orchestrator {
                         run.report.timings.switch += started.elapsed();
                         self.step(run, Step::Switched, "the proxy accepted the switch")
                             .await;
+                        self.leave_maintenance(run).await?;
                         self.verify_and_gate(run, new, urls, Some(started)).await
                     }
                 }
@@ -493,8 +509,7 @@ impl Orchestrator {
                     self.warn(run, format!("verification failed: {reason}"));
                     match old {
                         Some(old) => {
-                            self.switch_back(run, old, new.slot, cleanup_on_failure)
-                                .await?;
+                            self.go_back(run, old, new.slot, cleanup_on_failure).await?;
                         }
                         None => {
                             run.report.serving = Some(new.slot);
@@ -587,6 +602,34 @@ impl Orchestrator {
             }
         }
         Ok(Verdict::Passed)
+    }
+
+    /// Goes back to `old` after `failed` took the traffic and failed: through
+    /// maintenance when this deploy updated the database in maintenance (the old release
+    /// must not serve it), else by [`Orchestrator::switch_back`].
+    pub(super) async fn go_back(
+        &self,
+        run: &mut Run,
+        old: &ContainerInfo,
+        failed: Slot,
+        cleanup: bool,
+    ) -> Result<()> {
+        if run.maintenance.as_ref().is_some_and(|w| w.must_restore()) {
+            self.back_through_maintenance(run, failed, cleanup).await?;
+            if self.config.deploy.verify_release {
+                if let Err(e) = verify_release(
+                    self.config.proxy.url.as_str(),
+                    &Expected::new(&old.release, old.slot),
+                    &self.verify_options(),
+                )
+                .await
+                {
+                    self.warn(run, format!("after going back: {e}"));
+                }
+            }
+            return Ok(());
+        }
+        self.switch_back(run, old, failed, cleanup).await
     }
 
     /// Sends all traffic back to `old` after a failed verification of `failed`, checks it

@@ -61,6 +61,7 @@ use crate::verify::{sample_releases, verify_release, Expected, VerifyOptions};
 
 mod deploy;
 mod gates;
+mod maintenance;
 mod reconcile;
 mod report;
 mod rollback;
@@ -68,8 +69,8 @@ mod stages;
 mod status;
 
 pub use report::{
-    GateRun, Operation, OperationReport, OperationResult, ParseStepError, PulledImage, SlotRelease,
-    Stage, Step, StepTiming, Timings,
+    GateRun, MaintenanceRecord, Operation, OperationReport, OperationResult, ParseStepError,
+    PulledImage, SlotRelease, Stage, Step, StepTiming, Timings,
 };
 pub use stages::{DeployPlan, PlannedStage};
 pub use status::{ContainerSummary, SlotRole, SlotStatus, StackHealth, StatusReport};
@@ -308,6 +309,8 @@ struct Run {
     /// The operation before this one died in its module update: the pre-deploy backup
     /// it had taken (`Some(None)`: it had none), for the update stage to repair from.
     interrupted_update: Option<Option<String>>,
+    /// The maintenance window this deploy offers its stages.
+    maintenance: Option<Arc<maintenance::MaintenanceWindow>>,
 }
 
 /// What a verification through the proxy found.
@@ -505,6 +508,7 @@ impl Orchestrator {
             split_repaired: false,
             reused: None,
             interrupted_update,
+            maintenance: None,
             journal: Some(JournalEntry {
                 operation,
                 release: release.map(str::to_owned),

@@ -331,6 +331,32 @@ pub struct Timings {
     pub overhead: Duration,
 }
 
+/// What a deploy's maintenance window was: while it was open the proxy answered 503
+/// and no release served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MaintenanceRecord {
+    /// What opened it (`module update of shop, sale`).
+    pub reason: String,
+    /// How long the proxy answered 503, in all (a failure after the switch opens it
+    /// again to put the database back).
+    #[serde(rename = "window_ms", with = "millis")]
+    #[schemars(with = "u64")]
+    pub window: Duration,
+    /// How many times it was opened.
+    pub opened: u32,
+    /// The slot whose container was stopped while it was open (the release that
+    /// served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Slot>,
+    /// The database restore done before the release that served ran again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<String>,
+    /// Why it is still open when the deploy ended (the database cannot be served):
+    /// `odoo-bluegreen maintenance off` closes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+}
+
 /// An image the deploy pulled from its registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PulledImage {
@@ -400,6 +426,10 @@ pub struct OperationReport {
     /// failed its gates, before the container is stopped or removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot_logs: Option<String>,
+    /// The maintenance window, when a stage opened one (a module update in
+    /// maintenance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceRecord>,
     /// When each step was reached.
     pub steps: Vec<StepTiming>,
     /// Where the time went.
@@ -427,6 +457,7 @@ impl OperationReport {
             gates: Vec::new(),
             stages: Vec::new(),
             slot_logs: None,
+            maintenance: None,
             steps: Vec::new(),
             timings: Timings::default(),
         }

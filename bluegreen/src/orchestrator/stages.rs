@@ -276,6 +276,7 @@ impl Orchestrator {
                 backup_id: None,
                 repair_backup_id: None,
                 events: &*self.events,
+                maintenance: None,
             };
             previews.push(stage.preview(&ctx).await);
         }
@@ -316,6 +317,10 @@ impl Orchestrator {
                 backup_id: backup_id.as_deref(),
                 repair_backup_id: repair.as_deref(),
                 events: &*self.events,
+                maintenance: run
+                    .maintenance
+                    .as_deref()
+                    .map(|m| m as &dyn deploy_core::Maintenance),
             };
             let started = Instant::now();
             let result = stage.run(&ctx).await;

@@ -117,6 +117,10 @@ pub struct StatusReport {
     /// What a person should know (operations under way or interrupted, an idle slot
     /// still running).
     pub notes: Vec<String>,
+    /// Whether the proxy is in maintenance (answering 503 itself); `None` when it
+    /// cannot tell (Traefik has none; a configuration written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<bool>,
 }
 
 impl Orchestrator {
@@ -287,6 +291,18 @@ impl Orchestrator {
             )),
             _ => {}
         }
+        let maintenance = self.switch.maintenance().await.ok();
+        if maintenance == Some(true) {
+            if matches!(&lock, Some(LockState::Held { .. })) {
+                notes.push(
+                    "the proxy is in maintenance (503) for the operation under way".to_owned(),
+                );
+            } else {
+                problems.push(
+                    "the proxy is in maintenance: every request gets its 503 page; a deploy left it on because the database could not be served (see its report), or was killed in its update: repair the database, then `odoo-bluegreen maintenance off` (a deploy of a release also repairs and ends it)".to_owned(),
+                );
+            }
+        }
         let last_operation = self.journal().read().await.unwrap_or_else(|e| {
             notes.push(format!("cannot read the journal: {e}"));
             None
@@ -400,7 +416,28 @@ impl Orchestrator {
             interrupted,
             problems,
             notes,
+            maintenance,
         }
+    }
+
+    /// Turns the proxy's maintenance on or off by hand (`odoo-bluegreen maintenance`),
+    /// under the stack's lock: a deploy under way keeps its own window. Returns the
+    /// state read back from the proxy. Turning it off does not start a stopped slot or
+    /// check the database: `status` first.
+    ///
+    /// # Errors
+    /// [`Error::LockHeld`](crate::Error::LockHeld) while an operation runs; the proxy's
+    /// [`Error::MaintenanceUnsupported`](crate::Error::MaintenanceUnsupported) or its
+    /// failure.
+    pub async fn set_maintenance(&self, on: bool) -> crate::Result<bool> {
+        let _lock = StackLock::acquire(
+            &self.config().state_dir,
+            &self.config().stack,
+            &crate::lock::LockHolder::current(&self.operator, "maintenance"),
+        )?;
+        self.switch.set_maintenance(on).await?;
+        tracing::warn!(stack = %self.config().stack, on, operator = %self.operator, "maintenance set by hand");
+        self.switch.maintenance().await
     }
 }
 

@@ -26,7 +26,8 @@ use tracing::info;
 
 use super::{
     normalize_weights, percent, AdminState, Backend, BackendState, DrainReport, ProxyKind,
-    SwitchMethod, SwitchReport, TrafficState, TrafficSwitch,
+    SwitchMethod, SwitchReport, TrafficState, TrafficSwitch, MAINTENANCE_HEADER,
+    MAINTENANCE_HEALTH, MAINTENANCE_PAGE,
 };
 use crate::error::{Error, Result};
 use crate::slot::Slot;
@@ -60,6 +61,22 @@ pub struct HaproxySite {
     pub timeout_idle: Duration,
     /// Lifetime of websocket tunnels (`timeout tunnel`).
     pub timeout_tunnel: Duration,
+    /// The map file holding the maintenance flag (named [`MAINTENANCE_MAP`]). HAProxy
+    /// refuses to start when it is missing: setup writes it empty, and the switch
+    /// rewrites it with each change so that a reload keeps the state.
+    pub maintenance_map: PathBuf,
+    /// The maintenance page's `Retry-After`, in seconds.
+    pub retry_after: u32,
+}
+
+/// The file name of the maintenance map: the switch finds the map HAProxy loaded by
+/// this name (`show map`), wherever the configuration put it.
+pub const MAINTENANCE_MAP: &str = "odoo-maintenance.map";
+
+/// The map file beside `dir_of` (the configuration file, or the admin socket).
+#[must_use]
+pub fn maintenance_map_beside(dir_of: &Path) -> PathBuf {
+    crate::fsutil::parent(dir_of).join(MAINTENANCE_MAP)
 }
 
 impl HaproxySite {
@@ -83,6 +100,8 @@ impl HaproxySite {
             health_host: "localhost".to_owned(),
             timeout_idle: Duration::from_secs(60),
             timeout_tunnel: Duration::from_secs(3600),
+            maintenance_map: maintenance_map_beside(admin_socket),
+            retry_after: super::DEFAULT_RETRY_AFTER,
         }
     }
 }
@@ -123,11 +142,33 @@ frontend odoo\n\
 \x20   http-request set-header X-Forwarded-Proto http\n\
 \x20   # Odoo answers a request without Host (HTTP/1.0 clients) with a 500\n\
 \x20   http-request set-header Host %[dst]:%[dst_port] unless {{ req.hdr(host) -m found }}\n\
-\x20   acl odoo_realtime path_beg /websocket /longpolling/\n\
-\x20   use_backend {REALTIME_BACKEND} if odoo_realtime\n\
-\x20   default_backend {HTTP_BACKEND}\n",
+\x20   # maintenance: on while the map holds `maintenance on` (set through the admin\n\
+\x20   # socket, no reload); HAProxy answers itself, the health path with 200\n\
+\x20   acl odoo_maintenance str(maintenance),map({map}) -m str on\n",
         socket = site.admin_socket.display(),
         bind = site.bind,
+        map = site.maintenance_map.display(),
+    );
+    let health = site
+        .health_path
+        .as_deref()
+        .filter(|p| p.starts_with('/') && !p.contains(char::is_whitespace))
+        .unwrap_or("/web/health");
+    let health_body = MAINTENANCE_HEALTH.replace('"', "\\\"");
+    let _ = writeln!(
+        out,
+        "    http-request return status 200 content-type application/json string \"{health_body}\" hdr {MAINTENANCE_HEADER} on if odoo_maintenance {{ path {health} }}"
+    );
+    let _ = writeln!(
+        out,
+        "    http-request return status 503 content-type \"text/html; charset=utf-8\" string \"{MAINTENANCE_PAGE}\" hdr Retry-After {} hdr {MAINTENANCE_HEADER} on if odoo_maintenance",
+        site.retry_after
+    );
+    let _ = write!(
+        out,
+        "    acl odoo_realtime path_beg /websocket /longpolling/\n\
+\x20   use_backend {REALTIME_BACKEND} if odoo_realtime\n\
+\x20   default_backend {HTTP_BACKEND}\n"
     );
     for (name, realtime) in [(HTTP_BACKEND, false), (REALTIME_BACKEND, true)] {
         let _ = write!(out, "\nbackend {name}\n    balance roundrobin\n");
@@ -264,6 +305,26 @@ impl HaproxySwitch {
                 response: answer.trim().to_owned(),
             })
         }
+    }
+
+    /// The maintenance map HAProxy loaded (by its file name, [`MAINTENANCE_MAP`]).
+    async fn maintenance_map(&self) -> Result<PathBuf> {
+        let listing = self.command("show map").await?;
+        // `0 (/etc/haproxy/odoo-maintenance.map) pattern loaded from file ...`
+        listing
+            .lines()
+            .filter_map(|line| {
+                let start = line.find('(')? + 1;
+                let end = start + line[start..].find(')')?;
+                Some(PathBuf::from(&line[start..end]))
+            })
+            .find(|path| path.file_name().is_some_and(|n| n == MAINTENANCE_MAP))
+            .ok_or_else(|| Error::MaintenanceUnsupported {
+                proxy: ProxyKind::Haproxy,
+                reason: format!(
+                    "its configuration loads no map named {MAINTENANCE_MAP} (it was written before maintenance existed): write haproxy.cfg again (`odoo-bluegreen proxy-config` prints it, with the empty map file beside it) and reload HAProxy"
+                ),
+            })
     }
 
     /// The servers of every backend from `show servers state`.
@@ -417,6 +478,41 @@ impl TrafficSwitch for HaproxySwitch {
 
     async fn set_weights(&self, weights: &[(Backend, u8)]) -> Result<SwitchReport> {
         self.apply(weights).await
+    }
+
+    /// Sets the flag in the maintenance map through the admin socket (`add map`, `del
+    /// map`: no reload), then writes the map file the same way so that a reload keeps
+    /// it (a file that cannot be written is only warned about).
+    async fn set_maintenance(&self, on: bool) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        let map = self.maintenance_map().await?;
+        let del = format!("del map {} maintenance", map.display());
+        let answer = self.command(&del).await?;
+        let answer = answer.trim();
+        if !answer.is_empty() && !answer.to_ascii_lowercase().contains("not found") {
+            return Err(Error::HaproxyCommand {
+                command: del,
+                response: answer.to_owned(),
+            });
+        }
+        if on {
+            self.silent(&format!("add map {} maintenance on", map.display()))
+                .await?;
+        }
+        let text: &[u8] = if on { b"maintenance on\n" } else { b"" };
+        if let Err(e) = crate::fsutil::write_atomic(&map, text).await {
+            tracing::warn!(proxy = "haproxy", map = %map.display(), error = %e, "maintenance map file not written: a reload would forget the change");
+        }
+        info!(proxy = "haproxy", on, map = %map.display(), "maintenance set");
+        Ok(())
+    }
+
+    async fn maintenance(&self) -> Result<bool> {
+        let map = self.maintenance_map().await?;
+        let entries = self.command(&format!("show map {}", map.display())).await?;
+        Ok(entries
+            .lines()
+            .any(|line| line.split_whitespace().skip(1).eq(["maintenance", "on"])))
     }
 
     async fn drain(&self, slot: Slot, timeout: Duration) -> Result<DrainReport> {

@@ -19,6 +19,22 @@ pub mod haproxy;
 pub mod nginx;
 pub mod traefik;
 
+/// The response header the proxy adds to what it answers itself in maintenance
+/// (`X-Deploy-Maintenance: on`): a client, a probe or the deploy's own check tells the
+/// proxy's maintenance page from an Odoo that answers 503.
+pub const MAINTENANCE_HEADER: &str = "X-Deploy-Maintenance";
+
+/// The page the proxy answers in maintenance, with HTTP 503 and `Retry-After`. Plain
+/// text for every proxy's configuration syntax: no quote, no `$`, no backslash.
+pub const MAINTENANCE_PAGE: &str = "<!DOCTYPE html><html><head><meta charset=utf-8><title>Maintenance</title></head><body style=font-family:sans-serif;text-align:center;margin-top:15%><h1>Down for maintenance</h1><p>This Odoo is being updated and will be back in a few minutes.</p></body></html>";
+
+/// What the proxy answers on the health path in maintenance (HTTP 200): the proxy is
+/// up and means to serve again, so a load balancer in front keeps it.
+pub const MAINTENANCE_HEALTH: &str = "{\"status\": \"maintenance\"}";
+
+/// The `Retry-After` of the maintenance page, in seconds, unless configured.
+pub const DEFAULT_RETRY_AFTER: u32 = 30;
+
 /// Where one slot serves: its published HTTP and real-time addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Backend {
@@ -287,6 +303,35 @@ pub trait TrafficSwitch: Send + Sync {
     /// When the proxy refuses or cannot be reached.
     async fn reapply(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Turns maintenance on or off. On, the proxy answers every request itself with
+    /// HTTP 503, `Retry-After` and [`MAINTENANCE_PAGE`], except the health path, which
+    /// it answers with 200 and [`MAINTENANCE_HEALTH`]; both carry
+    /// [`MAINTENANCE_HEADER`]. The routing between the slots is kept as it is, and it
+    /// takes effect when maintenance ends. No reload: nginx checks a flag file per
+    /// request, HAProxy a map changed through its admin socket. Turning on what is on
+    /// (or off what is off) is a no-op.
+    ///
+    /// The default refuses: [`Error::MaintenanceUnsupported`] (Traefik).
+    ///
+    /// # Errors
+    /// The proxy cannot do maintenance (its configuration predates it: write it again
+    /// with `odoo-bluegreen setup` or `proxy-config`), or cannot be reached.
+    async fn set_maintenance(&self, on: bool) -> Result<()> {
+        let _ = on;
+        Err(Error::MaintenanceUnsupported {
+            proxy: self.kind(),
+            reason: "it has no way to answer requests itself".to_owned(),
+        })
+    }
+
+    /// Whether maintenance is on, as the proxy has it. The default: never.
+    ///
+    /// # Errors
+    /// When the proxy cannot be asked.
+    async fn maintenance(&self) -> Result<bool> {
+        Ok(false)
     }
 }
 

@@ -68,7 +68,8 @@ use tracing::{info, warn};
 
 use super::{
     normalize_weights, percent, shares, Backend, DrainReport, ProxyKind, SwitchMethod,
-    SwitchReport, TrafficState, TrafficSwitch,
+    SwitchReport, TrafficState, TrafficSwitch, MAINTENANCE_HEADER, MAINTENANCE_HEALTH,
+    MAINTENANCE_PAGE,
 };
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, run_command, sync_dir, unique, write_atomic};
@@ -121,6 +122,11 @@ pub struct NginxOptions {
     pub drain_grace: Duration,
     /// Limit for each `nginx -t` / `nginx -s reload`.
     pub command_timeout: Duration,
+    /// The path nginx answers itself in maintenance (200, `{"status": "maintenance"}`)
+    /// instead of the 503 page: Odoo's `/web/health`.
+    pub health_path: String,
+    /// The maintenance page's `Retry-After`, in seconds.
+    pub retry_after: u32,
 }
 
 impl NginxOptions {
@@ -140,6 +146,23 @@ impl NginxOptions {
             upstream_directives: Vec::new(),
             drain_grace: Duration::from_secs(2),
             command_timeout: Duration::from_secs(30),
+            health_path: "/web/health".to_owned(),
+            retry_after: super::DEFAULT_RETRY_AFTER,
+        }
+    }
+
+    /// The flag file whose presence puts nginx into maintenance: `maintenance` in the
+    /// state directory (reload-free mode), else beside the managed file
+    /// (`<managed file>.maintenance`). nginx's worker user must be able to see it.
+    #[must_use]
+    pub fn maintenance_file(&self) -> PathBuf {
+        match &self.mode {
+            NginxMode::StateFile { state_dir } => state_dir.join("maintenance"),
+            NginxMode::Reload => {
+                let mut name = self.managed_file.clone().into_os_string();
+                name.push(".maintenance");
+                PathBuf::from(name)
+            }
         }
     }
 
@@ -211,8 +234,46 @@ pub fn render_server(listen: SocketAddr, options: &NginxOptions) -> String {
             )
         }
     };
+    // Maintenance: a flag file checked per request (no reload to go in or out); nginx
+    // answers itself, the health path with 200 so that a load balancer keeps it.
+    let _ = writeln!(out, "        set ${n}_maintenance \"\";");
+    let _ = writeln!(
+        out,
+        "        if (-f {}) {{ set ${n}_maintenance on; }}",
+        options.maintenance_file().display()
+    );
+    let _ = writeln!(out, "        location = /__{n}_maintenance {{");
+    let _ = writeln!(out, "            internal;");
+    let _ = writeln!(
+        out,
+        "            default_type \"text/html; charset=utf-8\";"
+    );
+    let _ = writeln!(
+        out,
+        "            add_header Retry-After {} always;",
+        options.retry_after
+    );
+    let _ = writeln!(
+        out,
+        "            add_header {MAINTENANCE_HEADER} on always;"
+    );
+    let _ = writeln!(out, "            return 503 '{MAINTENANCE_PAGE}\\n';");
+    let _ = writeln!(out, "        }}");
+    let _ = writeln!(out, "        location = /__{n}_maintenance_health {{");
+    let _ = writeln!(out, "            internal;");
+    let _ = writeln!(out, "            default_type application/json;");
+    let _ = writeln!(
+        out,
+        "            add_header {MAINTENANCE_HEADER} on always;"
+    );
+    let _ = writeln!(out, "            return 200 '{MAINTENANCE_HEALTH}\\n';");
+    let _ = writeln!(out, "        }}");
+    let maintenance = |target: &str| {
+        format!("            if (${n}_maintenance) {{ rewrite ^ /__{n}_{target} last; }}\n")
+    };
     for path in ["/websocket", "/longpolling/"] {
         let _ = writeln!(out, "        location {path} {{");
+        out.push_str(&maintenance("maintenance"));
         let _ = writeln!(out, "            proxy_pass http://{realtime_pool};");
         let _ = writeln!(out, "            proxy_http_version 1.1;");
         let _ = writeln!(out, "            proxy_set_header Upgrade $http_upgrade;");
@@ -224,14 +285,26 @@ pub fn render_server(listen: SocketAddr, options: &NginxOptions) -> String {
         out.push_str(&slot_header(n, "            "));
         let _ = writeln!(out, "        }}");
     }
-    let _ = writeln!(out, "        location / {{");
-    let _ = writeln!(out, "            proxy_pass http://{http_pool};");
-    let _ = writeln!(out, "            proxy_http_version 1.1;");
-    let _ = writeln!(out, "            proxy_set_header Connection \"\";");
-    let _ = writeln!(out, "            proxy_redirect off;");
-    out.push_str(&proxy_headers(n, "            "));
-    out.push_str(&slot_header(n, "            "));
-    let _ = writeln!(out, "        }}");
+    let health = options.health_path.trim();
+    let mut locations = vec![("/", "maintenance")];
+    if health.starts_with('/') && health != "/" && !health.contains(char::is_whitespace) {
+        locations.insert(0, (health, "maintenance_health"));
+    }
+    for (path, target) in locations {
+        if path == "/" {
+            let _ = writeln!(out, "        location / {{");
+        } else {
+            let _ = writeln!(out, "        location = {path} {{");
+        }
+        out.push_str(&maintenance(target));
+        let _ = writeln!(out, "            proxy_pass http://{http_pool};");
+        let _ = writeln!(out, "            proxy_http_version 1.1;");
+        let _ = writeln!(out, "            proxy_set_header Connection \"\";");
+        let _ = writeln!(out, "            proxy_redirect off;");
+        out.push_str(&proxy_headers(n, "            "));
+        out.push_str(&slot_header(n, "            "));
+        let _ = writeln!(out, "        }}");
+    }
     let _ = writeln!(out, "    }}");
     out
 }
@@ -726,6 +799,54 @@ impl TrafficSwitch for NginxSwitch {
             "nginx reloaded to apply its upstream file"
         );
         Ok(())
+    }
+
+    /// Writes or removes [`NginxOptions::maintenance_file`]; nginx sees it on the next
+    /// request. Refused when the main configuration does not check that file (written
+    /// before maintenance existed).
+    async fn set_maintenance(&self, on: bool) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        let flag = self.options.maintenance_file();
+        let conf = read_optional(&self.options.main_conf)
+            .await?
+            .unwrap_or_default();
+        if on && !conf.contains(&flag.display().to_string()) {
+            return Err(Error::MaintenanceUnsupported {
+                proxy: ProxyKind::Nginx,
+                reason: format!(
+                    "{} does not check the flag file {} (it was written before maintenance existed): write its server block again (`odoo-bluegreen proxy-config` prints it) and reload nginx",
+                    self.options.main_conf.display(),
+                    flag.display()
+                ),
+            });
+        }
+        if on {
+            write_atomic(
+                &flag,
+                b"maintenance: nginx answers 503 while this file exists\n",
+            )
+            .await?;
+        } else {
+            match tokio::fs::remove_file(&flag).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::io("remove", &flag, e)),
+            }
+        }
+        if !on {
+            sync_dir(&crate::fsutil::parent(&flag))?;
+        }
+        info!(proxy = "nginx", on, flag = %flag.display(), "maintenance set");
+        Ok(())
+    }
+
+    async fn maintenance(&self) -> Result<bool> {
+        let flag = self.options.maintenance_file();
+        match tokio::fs::symlink_metadata(&flag).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("stat", &flag, e)),
+        }
     }
 }
 

@@ -149,6 +149,7 @@ async fn update_stage(
         settings.command.clone_from(command);
     }
     Ok(UpdateStage::new(docker, spec, backup.database_url.clone())
+        .with_strategy(update.strategy)
         .with_modules(update.modules.clone(), update.install.clone())
         .with_settings(settings)
         .with_addons_path(&update.addons_path)

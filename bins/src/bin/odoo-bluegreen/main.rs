@@ -11,7 +11,7 @@
 //! | `main.rs` | the command line, the wiring, errors to exit codes |
 //! | `deploy.rs` | `deploy` and `canary`, the pre-deploy backup stage, `--dry-run` |
 //! | `status.rs` | `status` |
-//! | `traffic.rs` | `switch`, `rollback`, `stop-idle` |
+//! | `traffic.rs` | `switch`, `rollback`, `stop-idle`, `maintenance` |
 //! | `render.rs` | the operation report and the deploy plan |
 //! | `setup.rs` | `init` and `proxy-config` |
 //! | `pause.rs` | the test hook that stops at a step |
@@ -105,7 +105,7 @@ pub(crate) struct Cli {
     /// ($GITHUB_ACTOR, $GITLAB_USER_LOGIN, ...), else $USER, else $LOGNAME, else the user
     /// name of the process's uid.
     #[arg(long, env = "ODOO_BLUEGREEN_OPERATOR", global = true)]
-    operator: Option<String>,
+    pub(crate) operator: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -153,6 +153,15 @@ enum Command {
     /// Print the proxy's configuration for the stack file (to start the proxy with, or
     /// to merge into a site's own), with all traffic on the slot serving now.
     ProxyConfig,
+    /// Put the proxy into maintenance by hand (every request answered 503 with
+    /// Retry-After and a small page, the health path 200), take it out, or show it.
+    /// A deploy that could not put the database back leaves it on: repair the database
+    /// first (`status` says how), then `maintenance off`.
+    Maintenance {
+        /// `on`, `off` or `status`.
+        #[arg(value_enum)]
+        state: traffic::MaintenanceArg,
+    },
 }
 
 pub(crate) fn parse_window(text: &str) -> Result<RollbackWindow, String> {
@@ -240,6 +249,7 @@ async fn run(cli: Cli) -> u8 {
             traffic::run(&cli, config, history, traffic::Traffic::Rollback(request)).await
         }
         Command::StopIdle => traffic::run(&cli, config, history, traffic::Traffic::StopIdle).await,
+        Command::Maintenance { state } => traffic::maintenance(&cli, config, *state).await,
     }
 }
 
