@@ -42,6 +42,8 @@ COPY mnt /mnt
 COPY var /var
 VOLUME ["/var/lib/odoo", "/mnt/extra-addons"]
 EXPOSE 8069 8072
+# The binary reads its command line as the official image's entrypoint.sh does.
+ENV ODOO_FAKE_ENTRYPOINT=1
 ENTRYPOINT ["/odoo-fake"]
 CMD ["--listen", "0.0.0.0:8069"]
 DOCKERFILE

@@ -38,12 +38,6 @@ impl Drop for Images {
     }
 }
 
-fn socket_dir() -> String {
-    std::env::var("DEPLOY_TEST_PG_SOCKET").unwrap_or_else(|_| {
-        panic!("DEPLOY_TEST_PG_SOCKET is not set: this test needs the throwaway PostgreSQL cluster (`eval \"$(scripts/ensure-postgres.sh)\"`, or scripts/test.sh)")
-    })
-}
-
 fn deploy(config: &Path, image: &str, url: &str, extra: &[&str]) -> (Output, Value) {
     let out = Command::new(BIN)
         .arg("--config")
@@ -69,79 +63,44 @@ fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
 async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_backup() {
     let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
     let db = util::ScratchDb::new("bgt_update");
-    let (user, _host, port) = util::pg_server();
-    let socket = socket_dir();
     let prefix = util::unique_prefix();
-    let tags: Vec<String> = ["r1", "r2", "r3", "r4"]
+    let tags: Vec<String> = ["r1", "r2", "r3", "r4", "r5"]
         .iter()
         .map(|r| format!("{prefix}-shop:{r}"))
         .collect();
     let _images = Images(tags.clone());
-    let column = |name: &str| {
-        format!("[[column]]\ntable = \"res_partner\"\nname = \"{name}\"\ntype = \"varchar\"\n")
-    };
-    for (tag, version, decl) in [
-        (&tags[0], "1.0", column("x_shop_ref")),
-        (
-            &tags[1],
-            "1.1",
-            format!("{}{}", column("x_shop_ref"), column("x_shop_level")),
-        ),
-        (
-            &tags[2],
-            "1.2",
-            format!(
-                "{}{}[fail]\nstage = \"post\"\nmessage = \"KeyError: 'x_shop_tier'\"\n",
-                column("x_shop_ref"),
-                column("x_shop_level")
-            ),
-        ),
-        (
-            &tags[3],
-            "1.3",
-            format!(
-                "{}{}[fail]\nstage = \"post\"\nhang_seconds = 300\n",
-                column("x_shop_ref"),
-                column("x_shop_level")
-            ),
-        ),
-    ] {
-        let addons = tempfile::tempdir().unwrap();
-        write(
-            addons.path(),
-            "shop/__manifest__.py",
-            &format!("{{'name': 'Shop', 'version': '{version}', 'depends': ['base'], 'license': 'LGPL-3'}}"),
-        );
-        write(addons.path(), "shop/__fake__.toml", &decl);
-        if version == "1.1" {
-            write(
-                addons.path(),
-                "shop/migrations/1.1/post-level.sql",
-                "UPDATE res_partner SET x_shop_level = 'bronze';\n",
-            );
-        }
-        util::fake_image_with_addons(addons.path(), tag);
-    }
+    let two = format!("{}{}", column("x_shop_ref"), column("x_shop_level"));
+    shop_image(&tags[0], "1.0", &column("x_shop_ref"), None);
+    shop_image(
+        &tags[1],
+        "1.1",
+        &two,
+        Some((
+            "shop/migrations/1.1/post-level.sql",
+            "UPDATE res_partner SET x_shop_level = 'bronze';\n",
+        )),
+    );
+    shop_image(
+        &tags[2],
+        "1.2",
+        &format!("{two}[fail]\nstage = \"post\"\nmessage = \"KeyError: 'x_shop_tier'\"\n"),
+        None,
+    );
+    shop_image(
+        &tags[3],
+        "1.3",
+        &format!("{two}[fail]\nstage = \"post\"\nhang_seconds = 300\n"),
+        None,
+    );
+    shop_image(
+        &tags[4],
+        "1.2",
+        &format!("{two}{}", column("x_shop_tier")),
+        None,
+    );
 
     // Release 1's database, made as a site makes it: Odoo's -i in a one-off container.
-    let init = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "-v",
-            &format!("{socket}:/var/run/postgresql"),
-        ])
-        .args([
-            "-e",
-            "HOST=/var/run/postgresql",
-            "-e",
-            &format!("PORT={port}"),
-        ])
-        .args(["-e", &format!("USER={user}")])
-        .arg(&tags[0])
-        .args(["odoo", "-d", &db.0, "-i", "shop", "--stop-after-init"])
-        .output()
-        .unwrap();
+    let init = util::odoo_one_off(&tags[0], &["-d", &db.0, "-i", "shop", "--stop-after-init"]);
     assert!(init.status.success(), "{}", describe(&init));
 
     let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
@@ -156,26 +115,14 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
         history_dir: Some(stack.dir.path().join("history")),
         gates: format!(
             "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BGT_UPDATE_DB_URL\" }}\n{pg_bin}\n\
-             [update]\nstrategy = \"online\"\ntimeout = \"2m\"\n"
+             [update]\nstrategy = \"online\"\ntimeout = \"2m\"\nlock_wait = \"3s\"\n"
         ),
         ..StackOptions::default()
     };
-    let text = stack
-        .toml(&options)
-        .replacen(
-            "[slots]\n",
-            // The database server as the official image reads it: HOST, PORT, USER (the
-            // update's one-off container gets the slots' environment, not their args).
-            &format!(
-                "[slots]\nvolumes = [{{ source = {socket:?}, target = \"/var/run/postgresql\" }}]\n\
-                 env = {{ HOST = \"/var/run/postgresql\", PORT = \"{port}\", USER = {user:?} }}\n"
-            ),
-            1,
-        )
-        .replacen("database = \"demo\"", &format!("database = {:?}", db.0), 1);
+    let text = util::with_pg_slots(&stack.toml(&options), &db.0);
     let config = stack.dir.path().join("stack.toml");
     std::fs::write(&config, &text).unwrap();
-    let url = format!("postgres://{user}@127.0.0.1:{port}/{}", db.0);
+    let url = util::pg_url(&db.0);
     let version = |module: &str| {
         util::psql(
             &db.0,
@@ -349,6 +296,38 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
         "{done:#}"
     );
 
+    // A session of the serving side holds a row of res_partner in a long transaction:
+    // release 5's update waits on it to add its column (and the serving requests queue
+    // behind the update). The watchdog kills the update after lock_wait (3 s), the backup
+    // is restored, the deploy refused, naming who held the lock.
+    let mut holder = util::psql_command(&db.0)
+        .args([
+            "-c",
+            "BEGIN; SELECT id FROM res_partner ORDER BY id LIMIT 1 FOR UPDATE; SELECT pg_sleep(120); COMMIT;",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (out, report) = deploy(&config, &tags[4], &url, &[]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(90),
+        "the watchdog did not stop the wait"
+    );
+    let update = stage(&report, "update");
+    let summary = update["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("lock-wait watchdog")
+            && summary.contains("waited")
+            && summary.contains("pg_sleep"),
+        "{update:#}"
+    );
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+
     // The deploy of release 4 is killed (SIGKILL) while its update runs: the database is
     // left with shop 'to upgrade' and the update's container goes on.
     let mut killed = Command::new(BIN)
@@ -441,10 +420,8 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
 ) {
     let stack = TestStack::start(ProxyChoice::Nginx(util::NginxKind::StateFile), Slot::Blue).await;
     let db = util::ScratchDb::new("bgt_maint");
-    let (user, _host, port) = util::pg_server();
-    let socket = socket_dir();
     let prefix = util::unique_prefix();
-    let tags: Vec<String> = ["m1", "m2", "m3", "m4"]
+    let tags: Vec<String> = ["m1", "m2", "m3", "m4", "m5"]
         .iter()
         .map(|r| format!("{prefix}-shop:{r}"))
         .collect();
@@ -472,24 +449,13 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
         &format!("{two}{}", column("x_shop_tier")),
         None,
     );
-    let init = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "-v",
-            &format!("{socket}:/var/run/postgresql"),
-        ])
-        .args([
-            "-e",
-            "HOST=/var/run/postgresql",
-            "-e",
-            &format!("PORT={port}"),
-        ])
-        .args(["-e", &format!("USER={user}")])
-        .arg(&tags[0])
-        .args(["odoo", "-d", &db.0, "-i", "shop", "--stop-after-init"])
-        .output()
-        .unwrap();
+    shop_image(
+        &tags[4],
+        "1.3",
+        &format!("{two}[fail]\nstage = \"post\"\nhang_seconds = 300\n"),
+        None,
+    );
+    let init = util::odoo_one_off(&tags[0], &["-d", &db.0, "-i", "shop", "--stop-after-init"]);
     assert!(init.status.success(), "{}", describe(&init));
 
     let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
@@ -509,17 +475,7 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
         ),
         ..StackOptions::default()
     };
-    let text = stack
-        .toml(&options)
-        .replacen(
-            "[slots]\n",
-            &format!(
-                "[slots]\nvolumes = [{{ source = {socket:?}, target = \"/var/run/postgresql\" }}]\n\
-                 env = {{ HOST = \"/var/run/postgresql\", PORT = \"{port}\", USER = {user:?} }}\n"
-            ),
-            1,
-        )
-        .replacen("database = \"demo\"", &format!("database = {:?}", db.0), 1);
+    let text = util::with_pg_slots(&stack.toml(&options), &db.0);
     let config = stack.dir.path().join("stack.toml");
     std::fs::write(&config, &text).unwrap();
     // The same stack with a check that fails after the switch, or before it.
@@ -532,7 +488,7 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
         .unwrap();
         path
     };
-    let url = format!("postgres://{user}@127.0.0.1:{port}/{}", db.0);
+    let url = util::pg_url(&db.0);
     let version = |module: &str| {
         util::psql(
             &db.0,
@@ -638,6 +594,84 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
     assert_eq!(version("shop"), "installed 17.0.1.1");
     assert!(!has_column("x_shop_tier"));
     assert_eq!(status()["serving"], serving_m2.as_str());
+
+    // An update command the image does not have: its entrypoint cannot exec it (127);
+    // the update fails, the backup is restored, release 2 runs again, maintenance ends.
+    let missing = stack.dir.path().join("stack-missing.toml");
+    std::fs::write(
+        &missing,
+        text.replace(
+            "[update]\n",
+            "[update]\ncommand = [\"odoo-missing\", \"-d\", \"{db}\", \"-u\", \"{modules}\"]\n",
+        ),
+    )
+    .unwrap();
+    let (out, report) = deploy(&missing, &tags[3], &url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let update = stage(&report, "update");
+    assert!(
+        update["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("status 127 (the command is not in the image")),
+        "{update:#}"
+    );
+    assert!(
+        update["details"]["log_tail"]
+            .to_string()
+            .contains("exec: odoo-missing: not found"),
+        "{update:#}"
+    );
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    let now = status();
+    assert_eq!(now["serving"], serving_m2.as_str(), "{now:#}");
+    assert_eq!(now["maintenance"], false, "{now:#}");
+
+    // The update's own container killed with SIGKILL (the OOM killer, an operator): exit
+    // 137 fails it, the backup is restored, release 2 runs again.
+    let running = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "--image", &tags[4], "--json"])
+        .env("BGT_UPDATE_DB_URL", &url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while version("shop") != "to upgrade 17.0.1.1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update of release 5 did not start: {}",
+            version("shop")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let one_off = Command::new("docker")
+        .args(["ps", "-q", "--filter"])
+        .arg(format!(
+            "label=com.deployment.oneoff.stack={}",
+            stack.stack()
+        ))
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&one_off.stdout).trim().to_owned();
+    assert!(!id.is_empty(), "no update container");
+    let kill = Command::new("docker").args(["kill", &id]).output().unwrap();
+    assert!(kill.status.success(), "{}", describe(&kill));
+    let out = running.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stage(&report, "update")["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("exited with status 137") && s.contains("restored")),
+        "{report:#}"
+    );
+    assert_eq!(version("shop"), "installed 17.0.1.1");
+    let now = status();
+    assert_eq!(now["serving"], serving_m2.as_str(), "{now:#}");
+    assert_eq!(now["maintenance"], false, "{now:#}");
 
     // Release 4 without the failing check: it serves its updated database.
     let (out, report) = deploy(&config, &tags[3], &url, &[]);

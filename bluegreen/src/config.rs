@@ -62,6 +62,8 @@
 //! modules = "changed"              # "changed" (default) | "all" | ["shop", "shop_sale"]
 //! install = []                     # new modules to install (-i)
 //! timeout = "30m"                  # default 30m; killed, undone and refused after it
+//! lock_wait = "60s"                # default 60s: a session waiting this long on a lock
+//!                                  # kills the update (undone, refused); "0s": never
 //! addons_path = "/mnt/extra-addons"   # where the image's addons are (default)
 //! # command = ["odoo", "-d", "{db}", "-i", "{install}", "-u", "{modules}", "--stop-after-init", "--no-http", "--workers", "0"]
 //! # The database is [backup]'s, which is required: a failed update restores it.
@@ -188,6 +190,9 @@ pub struct UpdateConfig {
     pub command: Option<Vec<String>>,
     /// How long it may run.
     pub timeout: Duration,
+    /// The lock-wait watchdog's limit (`None`: `"0s"`, no watchdog); see
+    /// [`crate::update::UpdateSettings::lock_wait`].
+    pub lock_wait: Option<Duration>,
     /// Where the image's addons are.
     pub addons_path: String,
 }
@@ -592,6 +597,8 @@ struct RawUpdate {
     command: Option<Vec<String>>,
     #[serde(default)]
     timeout: Option<String>,
+    #[serde(default)]
+    lock_wait: Option<String>,
     #[serde(default)]
     addons_path: Option<String>,
 }
@@ -1177,6 +1184,12 @@ fn update(raw: RawUpdate) -> Result<UpdateConfig> {
             raw.timeout.as_deref(),
             Duration::from_secs(1800),
         )?,
+        lock_wait: Some(duration(
+            "update.lock_wait",
+            raw.lock_wait.as_deref(),
+            Duration::from_secs(60),
+        )?)
+        .filter(|d| !d.is_zero()),
         addons_path: raw
             .addons_path
             .unwrap_or_else(|| "/mnt/extra-addons".to_owned()),

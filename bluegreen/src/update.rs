@@ -308,6 +308,11 @@ pub struct UpdateSettings {
     pub command: Vec<String>,
     /// Killed after this long.
     pub timeout: Duration,
+    /// The lock-wait watchdog: when a session of the database has waited this long on a
+    /// lock while the update runs (the update behind a lock the serving release holds,
+    /// or the serving release's requests behind the update's), the update is killed
+    /// and fails, naming who waited on whom. `None`: no watchdog.
+    pub lock_wait: Option<Duration>,
 }
 
 impl Default for UpdateSettings {
@@ -329,6 +334,7 @@ impl Default for UpdateSettings {
             .map(str::to_owned)
             .to_vec(),
             timeout: Duration::from_secs(1800),
+            lock_wait: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -566,13 +572,38 @@ pub async fn run(
     }
     let command = settings.command_for(&db, plan);
     info!(db = %db, command = ?command, "module update starting");
-    let one_off: OneOff = docker
-        .run_one_off(spec, &command, settings.timeout, on_line)
-        .await?;
+    let started = std::time::Instant::now();
+    let watched = async {
+        match settings.lock_wait {
+            Some(limit) => lock_watch(url, &db, limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let (one_off, blocked) = tokio::select! {
+        one_off = docker.run_one_off(spec, &command, settings.timeout, on_line) => (one_off?, None),
+        blocked = watched => {
+            // The update's container is killed and removed (dropping the run leaves
+            // it behind).
+            if let Err(e) = docker.remove_stale_one_offs(&spec.stack).await {
+                warn!(error = %e, "cannot remove the update's container after the lock wait");
+            }
+            (
+                OneOff {
+                    exit_code: None,
+                    timed_out: false,
+                    lines: 0,
+                    elapsed: started.elapsed(),
+                },
+                Some(blocked),
+            )
+        }
+    };
     let (client, _) = connect(url).await?;
     let modules = read_modules(&client, &db).await?;
     let mut problems = check_modules(&modules, plan);
-    if one_off.timed_out {
+    if let Some(blocked) = blocked {
+        problems.insert(0, blocked);
+    } else if one_off.timed_out {
         problems.insert(
             0,
             format!(
@@ -581,10 +612,16 @@ pub async fn run(
             ),
         );
     } else if one_off.exit_code != Some(0) {
+        let hint = match one_off.exit_code {
+            Some(127) => " (the command is not in the image: check [update] command)",
+            Some(126) => " (the command cannot be run in the image: check [update] command)",
+            Some(137) => " (killed: SIGKILL, the out-of-memory killer or a person)",
+            _ => "",
+        };
         problems.insert(
             0,
             format!(
-                "the update exited with status {}",
+                "the update exited with status {}{hint}",
                 one_off
                     .exit_code
                     .map_or_else(|| "unknown".to_owned(), |c| c.to_string())
@@ -631,6 +668,73 @@ pub async fn run(
     }
     info!(db = %db, modules = ?plan.update, elapsed_ms = outcome.elapsed_ms, "module update done");
     Ok(outcome)
+}
+
+/// Waits until a session of `db` has waited on a lock for `limit` without a pause
+/// (watching every second), and says who waited on whom. Never returns while nobody
+/// waits that long, nor when the database cannot be watched (a warning, once).
+async fn lock_watch(url: &SecretString, db: &str, limit: Duration) -> String {
+    let client = match connect(url).await {
+        Ok((client, _)) => client,
+        Err(e) => {
+            warn!(db = %db, error = %e, "the lock-wait watchdog cannot connect: no watchdog");
+            return std::future::pending().await;
+        }
+    };
+    // pid -> when it was first seen waiting.
+    let mut waiting: BTreeMap<i32, std::time::Instant> = BTreeMap::new();
+    let query = "SELECT w.pid, coalesce(w.application_name, ''), left(coalesce(w.query, ''), 120),                  b.pid, coalesce(b.application_name, ''), coalesce(b.state, ''), left(coalesce(b.query, ''), 120)                  FROM pg_stat_activity w                  CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocker(pid)                  JOIN pg_stat_activity b ON b.pid = blocker.pid                  WHERE w.datname = $1 AND w.wait_event_type = 'Lock' AND w.pid <> pg_backend_pid()";
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        let rows = match client.query(query, &[&db]).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                warn!(db = %db, error = %e, "the lock-wait watchdog cannot read pg_stat_activity: no watchdog");
+                return std::future::pending().await;
+            }
+        };
+        let now = std::time::Instant::now();
+        let pids: BTreeSet<i32> = rows.iter().map(|r| r.get::<_, i32>(0)).collect();
+        waiting.retain(|pid, _| pids.contains(pid));
+        for pid in &pids {
+            waiting.entry(*pid).or_insert(now);
+        }
+        let Some((&pid, since)) = waiting
+            .iter()
+            .find(|(_, since)| now.duration_since(**since) >= limit)
+        else {
+            continue;
+        };
+        let blockers: Vec<String> = rows
+            .iter()
+            .filter(|r| r.get::<_, i32>(0) == pid)
+            .map(|r| {
+                format!(
+                    "pid {} ({}{}, {:?})",
+                    r.get::<_, i32>(3),
+                    r.get::<_, String>(5),
+                    Some(r.get::<_, String>(4))
+                        .filter(|a| !a.is_empty())
+                        .map(|a| format!(", {a}"))
+                        .unwrap_or_default(),
+                    r.get::<_, String>(6)
+                )
+            })
+            .collect();
+        let waiter = rows
+            .iter()
+            .find(|r| r.get::<_, i32>(0) == pid)
+            .map(|r| r.get::<_, String>(2))
+            .unwrap_or_default();
+        let message = format!(
+            "the update was killed by the lock-wait watchdog: pid {pid} ({waiter:?}) waited {} s on a lock held by {}; the serving release and the update get in each other's way: use strategy \"maintenance\", or stop what holds the lock",
+            now.duration_since(*since).as_secs(),
+            blockers.join(", ")
+        );
+        warn!(db = %db, "{message}");
+        return message;
+    }
 }
 
 /// How many of the update's last log lines the stage keeps for its report.
@@ -814,6 +918,12 @@ impl deploy_core::DeployStage for UpdateStage {
             (
                 "timeout".to_owned(),
                 format!("{}s", self.settings.timeout.as_secs()),
+            ),
+            (
+                "lock_wait".to_owned(),
+                self.settings
+                    .lock_wait
+                    .map_or_else(|| "off".to_owned(), |d| format!("{}s", d.as_secs())),
             ),
             (
                 "on_failure".to_owned(),

@@ -1179,4 +1179,7 @@ pub fn assert_schema(name: &str, value: &serde_json::Value) {
 }
 
 pub mod pg;
-pub use pg::{pg_server, psql, ScratchDb};
+pub use pg::{
+    odoo_one_off, pg_container_args, pg_server, pg_socket_dir, pg_url, psql, psql_command,
+    with_pg_slots, ScratchDb,
+};

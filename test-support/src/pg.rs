@@ -32,7 +32,7 @@ pub fn pg_server() -> (String, String, u16) {
 }
 
 /// `psql` on database `db` of the test cluster, quiet, without the user's psqlrc.
-fn psql_command(db: &str) -> Command {
+pub fn psql_command(db: &str) -> Command {
     let (user, host, port) = pg_server();
     let mut command = Command::new("psql");
     command
@@ -91,4 +91,65 @@ impl Drop for ScratchDb {
                 .output();
         }
     }
+}
+
+/// The test cluster's Unix socket directory (`DEPLOY_TEST_PG_SOCKET`), which the slot and
+/// one-off containers mount at `/var/run/postgresql`: no network between them.
+pub fn pg_socket_dir() -> String {
+    std::env::var("DEPLOY_TEST_PG_SOCKET").unwrap_or_else(|_| {
+        panic!("DEPLOY_TEST_PG_SOCKET is not set: this needs the throwaway PostgreSQL cluster (`eval \"$(scripts/ensure-postgres.sh)\"`, or scripts/test.sh)")
+    })
+}
+
+/// The `docker run` options that give a container of the fake image the test cluster:
+/// its socket mounted, and `HOST`/`PORT`/`USER` as the official Odoo image reads them.
+pub fn pg_container_args() -> Vec<String> {
+    let (user, _host, port) = pg_server();
+    vec![
+        "-v".to_owned(),
+        format!("{}:/var/run/postgresql", pg_socket_dir()),
+        "-e".to_owned(),
+        "HOST=/var/run/postgresql".to_owned(),
+        "-e".to_owned(),
+        format!("PORT={port}"),
+        "-e".to_owned(),
+        format!("USER={user}"),
+    ]
+}
+
+/// Runs `odoo <args>` in a one-off container of `image` on the test cluster, as a site
+/// runs `-i` or `-u` by hand.
+pub fn odoo_one_off(image: &str, args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(["run", "--rm"])
+        .args(pg_container_args())
+        .arg(image)
+        .arg("odoo")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("docker run: {e}"))
+}
+
+/// `text` (a test stack file) with slots that reach the test cluster as
+/// [`pg_container_args`] does, serving `db`.
+pub fn with_pg_slots(text: &str, db: &str) -> String {
+    let (user, _host, port) = pg_server();
+    let socket = pg_socket_dir();
+    text.replacen(
+        "[slots]\n",
+        // The database server as the official image reads it: HOST, PORT, USER (the
+        // update's one-off container gets the slots' environment, not their args).
+        &format!(
+            "[slots]\nvolumes = [{{ source = {socket:?}, target = \"/var/run/postgresql\" }}]\n\
+             env = {{ HOST = \"/var/run/postgresql\", PORT = \"{port}\", USER = {user:?} }}\n"
+        ),
+        1,
+    )
+    .replacen("database = \"demo\"", &format!("database = {db:?}"), 1)
+}
+
+/// A PostgreSQL URL of `db` on the test cluster over TCP.
+pub fn pg_url(db: &str) -> String {
+    let (user, _host, port) = pg_server();
+    format!("postgres://{user}@127.0.0.1:{port}/{db}")
 }

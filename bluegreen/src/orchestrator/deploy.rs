@@ -122,11 +122,19 @@ impl Orchestrator {
         let live_running = live_info.clone().filter(ContainerInfo::is_running);
         run.report.from = live_info.as_ref().map(slot_release);
         run.report.serving = Some(live);
-        run.maintenance = Some(Arc::new(super::maintenance::MaintenanceWindow::new(
+        let window = Arc::new(super::maintenance::MaintenanceWindow::new(
             self,
-            live_running.clone(),
+            live_info.clone(),
             matches!(request.rollout, Rollout::Canary { .. }),
-        )));
+        ));
+        if self.switch.maintenance().await.unwrap_or(false) {
+            window.adopt();
+            self.warn(
+                run,
+                "the proxy is in maintenance (an interrupted deploy left it on, or it was set by hand): this deploy ends it when the new release serves, or after starting the release that served again".to_owned(),
+            );
+        }
+        run.maintenance = Some(window);
         if let Some(entry) = run.journal.as_mut() {
             entry.from = Some(live);
             entry.to = Some(target);

@@ -40,6 +40,8 @@ struct WindowState {
     restore: Option<(Arc<dyn DatabaseRestorer>, String)>,
     restored: Option<String>,
     held: Option<String>,
+    /// A stage entered it (an adopted window is open without that).
+    entered: bool,
 }
 
 impl MaintenanceWindow {
@@ -65,6 +67,21 @@ impl MaintenanceWindow {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes over a maintenance the proxy was left in (a deploy killed in its window, or
+    /// `maintenance on` by hand): this deploy closes it as its own, and starts the
+    /// release that served when it does not end up serving itself.
+    pub(super) fn adopt(&self) {
+        let mut state = self.state();
+        state.reason = Some("maintenance found on when the deploy began".to_owned());
+        state.opened_at = Some(Instant::now());
+        state.opened += 1;
+        state.stopped = self
+            .serving
+            .as_ref()
+            .filter(|s| !s.is_running())
+            .map(|s| s.slot);
     }
 
     /// Whether the database must be put back before the release that served runs again.
@@ -213,20 +230,30 @@ fn classify(error: Error) -> ClassifiedError {
 #[async_trait]
 impl Maintenance for MaintenanceWindow {
     async fn enter(&self, reason: &str) -> std::result::Result<(), ClassifiedError> {
-        if self.state().reason.is_some() {
-            return Ok(());
-        }
+        let adopted = {
+            let state = self.state();
+            if state.entered {
+                return Ok(());
+            }
+            state.opened_at.is_some()
+        };
         if self.canary {
             return Err(ClassifiedError::config(
                 "a canary keeps the release that served beside the new one, and an update in maintenance stops it: deploy without --canary, or use [update] strategy = \"online\"",
             ));
         }
-        self.events.emit(&Event::started(
-            "maintenance",
-            format!("maintenance for the {reason}: the proxy answers 503"),
-        ));
-        self.proxy_on().await.map_err(classify)?;
-        self.state().reason = Some(reason.to_owned());
+        if !adopted {
+            self.events.emit(&Event::started(
+                "maintenance",
+                format!("maintenance for the {reason}: the proxy answers 503"),
+            ));
+            self.proxy_on().await.map_err(classify)?;
+        }
+        {
+            let mut state = self.state();
+            state.reason = Some(reason.to_owned());
+            state.entered = true;
+        }
         if let Some(serving) = self.serving.clone().filter(ContainerInfo::is_running) {
             // Its workers and crons must not touch the database while it changes.
             if let Err(e) = self

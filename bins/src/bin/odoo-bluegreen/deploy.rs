@@ -143,6 +143,7 @@ async fn update_stage(
     }
     let mut settings = UpdateSettings {
         timeout: update.timeout,
+        lock_wait: update.lock_wait,
         ..UpdateSettings::default()
     };
     if let Some(command) = &update.command {
