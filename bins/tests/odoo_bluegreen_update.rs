@@ -673,9 +673,49 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
     assert_eq!(now["serving"], serving_m2.as_str(), "{now:#}");
     assert_eq!(now["maintenance"], false, "{now:#}");
 
-    // Release 4 without the failing check: it serves its updated database.
+    // The deploy itself killed (SIGKILL) during release 5's update: the proxy stays in
+    // maintenance, release 2's slot stopped, the database half updated; `status` says so.
+    let mut killed = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "--image", &tags[4], "--json"])
+        .env("BGT_UPDATE_DB_URL", &url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while version("shop") != "to upgrade 17.0.1.1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update of release 5 did not start: {}",
+            version("shop")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    killed.kill().unwrap();
+    let _ = killed.wait();
+    let now = status();
+    assert_eq!(now["maintenance"], true, "{now:#}");
+    assert_eq!(now["health"], "degraded", "{now:#}");
+    assert!(
+        now["notes"]
+            .to_string()
+            .contains("killed during its module update"),
+        "{now:#}"
+    );
+
+    // Release 4 (without the failing check) takes the maintenance over, repairs the
+    // database from the killed deploy's backup, updates it and serves it.
     let (out, report) = deploy(&config, &tags[3], &url, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the proxy is in maintenance") && stderr.contains("partly updated"),
+        "{stderr}"
+    );
+    assert_eq!(status()["maintenance"], false);
     assert_eq!(version("shop"), "installed 17.0.1.2");
     assert!(has_column("x_shop_tier"));
     assert_eq!(report["to"]["release"], "m4", "{report:#}");
