@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use deploy_bluegreen::Slot;
 use serde_json::Value;
-use util::{describe, LoadReport, ProxyChoice, StackOptions, TestStack};
+use util::{describe, LoadReport, ProxyChoice, TestStack};
 
 /// How many custom modules the images carry.
 const MODULES: usize = 10;
@@ -140,23 +140,8 @@ impl Bench {
             &["-d", &db.0, "-i", &modules.join(","), "--stop-after-init"],
         );
         assert!(install.status.success(), "{}", describe(&install));
-        let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
-            .ok()
-            .filter(|d| !d.is_empty())
-            .map(|d| format!("pg_bin = {d:?}\n"))
-            .unwrap_or_default();
         let update = update.map_or_else(String::new, |table| format!("[update]\n{table}\n"));
-        let options = StackOptions {
-            extra_args: ["-d", &db.0, "--max-cron-threads", "0"]
-                .map(str::to_owned)
-                .to_vec(),
-            gates: format!(
-                "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BENCH_DB_URL\" }}\n{pg_bin}\n{update}"
-            ),
-            ..StackOptions::default()
-        };
-        let text = util::with_pg_slots(&stack.toml(&options), &db.0);
-        std::fs::write(stack.dir.path().join("stack.toml"), &text).unwrap();
+        let (_, text) = stack.write_pg_config(&db.0, "BENCH_DB_URL", &update);
         std::fs::write(
             stack.dir.path().join("stack-all.toml"),
             text.replace("[update]\n", "[update]\nmodules = \"all\"\n"),

@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use deploy_bluegreen::Slot;
 use deploy_test_support as util;
 use serde_json::Value;
-use util::{describe, ProxyChoice, StackOptions, TestStack};
+use util::{describe, ProxyChoice, TestStack};
 
 const BIN: &str = env!("CARGO_BIN_EXE_odoo-bluegreen");
 
@@ -103,25 +103,11 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
     let init = util::odoo_one_off(&tags[0], &["-d", &db.0, "-i", "shop", "--stop-after-init"]);
     assert!(init.status.success(), "{}", describe(&init));
 
-    let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .map(|d| format!("pg_bin = {d:?}\n"))
-        .unwrap_or_default();
-    let options = StackOptions {
-        extra_args: ["-d", &db.0, "--max-cron-threads", "0"]
-            .map(str::to_owned)
-            .to_vec(),
-        history_dir: Some(stack.dir.path().join("history")),
-        gates: format!(
-            "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BGT_UPDATE_DB_URL\" }}\n{pg_bin}\n\
-             [update]\nstrategy = \"online\"\ntimeout = \"2m\"\nlock_wait = \"3s\"\n"
-        ),
-        ..StackOptions::default()
-    };
-    let text = util::with_pg_slots(&stack.toml(&options), &db.0);
-    let config = stack.dir.path().join("stack.toml");
-    std::fs::write(&config, &text).unwrap();
+    let (config, _) = stack.write_pg_config(
+        &db.0,
+        "BGT_UPDATE_DB_URL",
+        "[update]\nstrategy = \"online\"\ntimeout = \"2m\"\nlock_wait = \"3s\"\n",
+    );
     let url = util::pg_url(&db.0);
     let version = |module: &str| {
         util::psql(
@@ -222,7 +208,9 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
     assert_eq!(update["result"], "refused", "{update:#}");
     let reason = update["summary"].as_str().unwrap_or_default();
     assert!(
-        reason.contains("exited with status 255") && reason.contains("restored"),
+        reason.contains("exited with status 255")
+            && reason.contains("restored")
+            && reason.contains("s since the backup"),
         "{update:#}"
     );
     assert!(
@@ -384,7 +372,11 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
     assert_eq!(version("shop"), "installed 17.0.1.1");
     assert_eq!(report["to"]["release"], "r2", "{report:#}");
     let left = Command::new("docker")
-        .args(["ps", "-aq", "--filter", "label=com.deployment.role=one-off"])
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!(
+            "label=com.deployment.oneoff.stack={}",
+            stack.stack()
+        ))
         .output()
         .unwrap();
     assert!(
@@ -458,26 +450,9 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
     let init = util::odoo_one_off(&tags[0], &["-d", &db.0, "-i", "shop", "--stop-after-init"]);
     assert!(init.status.success(), "{}", describe(&init));
 
-    let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .map(|d| format!("pg_bin = {d:?}\n"))
-        .unwrap_or_default();
-    let options = StackOptions {
-        extra_args: ["-d", &db.0, "--max-cron-threads", "0"]
-            .map(str::to_owned)
-            .to_vec(),
-        history_dir: Some(stack.dir.path().join("history")),
-        // No strategy: maintenance is the default.
-        gates: format!(
-            "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"BGT_UPDATE_DB_URL\" }}\n{pg_bin}\n\
-             [update]\ntimeout = \"2m\"\n"
-        ),
-        ..StackOptions::default()
-    };
-    let text = util::with_pg_slots(&stack.toml(&options), &db.0);
-    let config = stack.dir.path().join("stack.toml");
-    std::fs::write(&config, &text).unwrap();
+    // No strategy: maintenance is the default.
+    let (config, text) =
+        stack.write_pg_config(&db.0, "BGT_UPDATE_DB_URL", "[update]\ntimeout = \"2m\"\n");
     // The same stack with a check that fails after the switch, or before it.
     let failing = |at: &str| {
         let path = stack.dir.path().join(format!("stack-{at}.toml"));

@@ -670,6 +670,14 @@ pub async fn run(
     Ok(outcome)
 }
 
+/// How long ago a backup was taken, from the UTC stamp its id begins with
+/// (`20250301T101500Z-...`); `None` for an id without one.
+fn backup_age(backup_id: &str) -> Option<Duration> {
+    let stamp = backup_id.get(..16)?;
+    let at = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").ok()?;
+    (chrono::Utc::now().naive_utc() - at).to_std().ok()
+}
+
 /// Waits until a session of `db` has waited on a lock for `limit` without a pause
 /// (watching every second), and says who waited on whom. Never returns while nobody
 /// waits that long, nor when the database cannot be watched (a warning, once).
@@ -1138,10 +1146,21 @@ impl deploy_core::DeployStage for UpdateStage {
             ),
         ));
         match restorer.restore(backup).await {
-            Ok(summary) => Ok(StageOutcome::refuse(format!(
-                "the module update failed: {problems}; {summary}, the release that served goes on serving"
-            ))
-            .with_details(details)),
+            Ok(summary) => {
+                // Online, the release that served went on writing since the backup:
+                // the restore takes that back.
+                let dropped = match (self.strategy, backup_age(backup)) {
+                    (UpdateStrategy::Online, Some(age)) => format!(
+                        "; it drops what was written in the {} s since the backup",
+                        age.as_secs()
+                    ),
+                    _ => String::new(),
+                };
+                Ok(StageOutcome::refuse(format!(
+                    "the module update failed: {problems}; {summary}{dropped}, the release that served goes on serving"
+                ))
+                .with_details(details))
+            }
             Err(e) => {
                 let reason = format!(
                     "the module update failed ({problems}) and restoring the pre-deploy backup {backup} failed too: {}; database {db} may be partly updated",
@@ -1307,6 +1326,18 @@ mod tests {
             .command_for("shop", &plan)
             .join(" ")
             .contains("-i new_mod -u base"));
+    }
+
+    #[test]
+    fn a_backups_age_comes_from_its_id() {
+        let id = format!(
+            "{}-shop-00ff",
+            (chrono::Utc::now() - chrono::Duration::seconds(90)).format("%Y%m%dT%H%M%SZ")
+        );
+        let age = backup_age(&id).unwrap().as_secs();
+        assert!((89..=92).contains(&age), "{age}");
+        assert_eq!(backup_age("manual-backup"), None);
+        assert_eq!(backup_age(""), None);
     }
 
     #[test]

@@ -588,7 +588,7 @@ async fn a_module_update_runs_in_a_one_off_container_and_is_checked_against_the_
     );
 
     // A command the image does not know fails the update with the image's own message
-    // (the official image's entrypoint, like the fake's, is given the command).
+    // (the official image's entrypoint, like the fake's, execs the command it is given).
     let missing = UpdateSettings {
         command: vec!["no-such-command".into()],
         ..UpdateSettings::default()
@@ -612,10 +612,18 @@ async fn a_module_update_runs_in_a_one_off_container_and_is_checked_against_the_
         !refused.succeeded() && !refused.checksums_stored,
         "{refused:?}"
     );
-    assert_eq!(refused.exit_code, Some(2), "{missing_log:?}");
+    // As the official image: its entrypoint execs a first word that is not `odoo` or an
+    // option, and bash's exec of a missing command exits 127.
+    assert_eq!(refused.exit_code, Some(127), "{missing_log:?}");
     assert!(
-        missing_log.iter().any(|l| l.contains("no-such-command")),
+        missing_log
+            .iter()
+            .any(|l| l.contains("exec: no-such-command: not found")),
         "{missing_log:?}"
+    );
+    assert!(
+        refused.problems[0].contains("the command is not in the image"),
+        "{refused:?}"
     );
     assert!(
         String::from_utf8_lossy(&left.stdout).trim().is_empty(),

@@ -80,10 +80,10 @@ pub use report::{
 };
 pub use runner::{GateEntry, Mode, RunSettings, Runner, CLEANUP_WAIT};
 pub use settings::{
-    AuthenticationSettings, DatabaseListedSettings, FilestoreSettings, GateKind, GateSettings,
-    HealthSettings, LoginPageSettings, ModulesSettings, PostgresSettings, ResponseTimeSettings,
-    SessionContinuitySettings, SmokeCrudSettings, TcpSettings, UnknownGateKind, VersionSettings,
-    WebsocketHealthSettings,
+    AuthenticationSettings, CoverageSettings, DatabaseListedSettings, FilestoreSettings, GateKind,
+    GateSettings, HealthSettings, LoginPageSettings, ModulesSettings, PostgresSettings,
+    ResponseTimeSettings, SessionContinuitySettings, SmokeCrudSettings, TcpSettings,
+    UnknownGateKind, VersionSettings, WebsocketHealthSettings,
 };
 
 /// Re-export of `async_trait`, to implement [`Gate`] without a direct dependency.

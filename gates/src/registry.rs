@@ -9,8 +9,8 @@ use deploy_core::secrecy::SecretString;
 use deploy_core::{EventSink, SecretRef, Target};
 
 use crate::builtin::{
-    AuthenticationGate, ConnectionCache, DatabaseListedGate, FilestoreGate, HealthGate,
-    LoginPageGate, ModulesGate, PostgresGate, ResponseTimeGate, SessionContinuityGate,
+    AuthenticationGate, ConnectionCache, CoverageGate, DatabaseListedGate, FilestoreGate,
+    HealthGate, LoginPageGate, ModulesGate, PostgresGate, ResponseTimeGate, SessionContinuityGate,
     SmokeCrudGate, TcpGate, VersionGate, WebsocketHealthGate,
 };
 use crate::{Error, Gate, GateKind, GateSettings, GateSpec, Result, Scope};
@@ -151,8 +151,12 @@ impl Registry {
         let mut registry = Registry::new();
         registry.register(GateKind::Tcp, build_tcp);
         registry.register(GateKind::Postgres, build_postgres);
+        registry.register(GateKind::Coverage, build_coverage);
         for kind in GateKind::ALL {
-            if matches!(kind, GateKind::Tcp | GateKind::Postgres) {
+            if matches!(
+                kind,
+                GateKind::Tcp | GateKind::Postgres | GateKind::Coverage
+            ) {
                 continue;
             }
             let connections = Arc::clone(&connections);
@@ -210,6 +214,13 @@ fn build_tcp(spec: &GateSpec, cx: &BuildContext<'_>) -> Result<Arc<dyn Gate>> {
     }
 }
 
+fn build_coverage(spec: &GateSpec, _cx: &BuildContext<'_>) -> Result<Arc<dyn Gate>> {
+    match &spec.settings {
+        GateSettings::Coverage(settings) => Ok(Arc::new(CoverageGate::new(&spec.name, settings))),
+        other => Err(wrong_settings(spec, GateKind::Coverage, other)),
+    }
+}
+
 fn build_postgres(spec: &GateSpec, cx: &BuildContext<'_>) -> Result<Arc<dyn Gate>> {
     match &spec.settings {
         GateSettings::Postgres(settings) => {
@@ -249,7 +260,7 @@ fn build_odoo(
             let from = connections.get(from, cx)?;
             Arc::new(SessionContinuityGate::new(name, from, connection)?)
         }
-        other @ (GateSettings::Tcp(_) | GateSettings::Postgres(_)) => {
+        other @ (GateSettings::Tcp(_) | GateSettings::Postgres(_) | GateSettings::Coverage(_)) => {
             return Err(wrong_settings(spec, spec.kind(), other))
         }
     })

@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::builtin::authentication::AuthenticationSettings;
+pub use crate::builtin::coverage::CoverageSettings;
 pub use crate::builtin::database_listed::DatabaseListedSettings;
 pub use crate::builtin::filestore::FilestoreSettings;
 pub use crate::builtin::health::HealthSettings;
@@ -71,11 +72,14 @@ pub enum GateKind {
     /// `session-continuity`: a web session opened on another target is valid on this one
     /// (so a slot switch does not log users out).
     SessionContinuity,
+    /// `coverage`: the addons' test coverage (coverage.py's report) reaches a threshold
+    /// and did not drop below the previous run's.
+    Coverage,
 }
 
 impl GateKind {
     /// Every kind, in documentation order.
-    pub const ALL: [GateKind; 13] = [
+    pub const ALL: [GateKind; 14] = [
         GateKind::Tcp,
         GateKind::Health,
         GateKind::WebsocketHealth,
@@ -89,6 +93,7 @@ impl GateKind {
         GateKind::Filestore,
         GateKind::ResponseTime,
         GateKind::SessionContinuity,
+        GateKind::Coverage,
     ];
 
     /// The name used in plans: `"tcp"`, `"websocket-health"`, ...
@@ -108,6 +113,7 @@ impl GateKind {
             GateKind::Filestore => "filestore",
             GateKind::ResponseTime => "response-time",
             GateKind::SessionContinuity => "session-continuity",
+            GateKind::Coverage => "coverage",
         }
     }
 
@@ -182,6 +188,8 @@ pub enum GateSettings {
     ResponseTime(ResponseTimeSettings),
     /// `kind = "session-continuity"`.
     SessionContinuity(SessionContinuitySettings),
+    /// `kind = "coverage"`.
+    Coverage(CoverageSettings),
 }
 
 impl GateSettings {
@@ -202,6 +210,7 @@ impl GateSettings {
             GateSettings::Filestore(_) => GateKind::Filestore,
             GateSettings::ResponseTime(_) => GateKind::ResponseTime,
             GateSettings::SessionContinuity(_) => GateKind::SessionContinuity,
+            GateSettings::Coverage(_) => GateKind::Coverage,
         }
     }
 
@@ -234,6 +243,7 @@ impl GateSettings {
             GateKind::Filestore => GateSettings::Filestore(de(gate, kind, table)?),
             GateKind::ResponseTime => GateSettings::ResponseTime(de(gate, kind, table)?),
             GateKind::SessionContinuity => GateSettings::SessionContinuity(de(gate, kind, table)?),
+            GateKind::Coverage => GateSettings::Coverage(de(gate, kind, table)?),
         };
         settings.validate(gate)?;
         Ok(settings)
@@ -252,6 +262,7 @@ impl GateSettings {
             GateSettings::Filestore(s) => s.validate(gate),
             GateSettings::SessionContinuity(s) => s.validate(gate),
             GateSettings::ResponseTime(s) => s.validate(gate),
+            GateSettings::Coverage(s) => s.validate(gate),
             GateSettings::DatabaseListed(_)
             | GateSettings::Authentication(_)
             | GateSettings::Version(_) => Ok(()),

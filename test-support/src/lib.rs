@@ -862,6 +862,32 @@ password = {{ plain = "admin", allow_plaintext = true }}
         )
     }
 
+    /// A stack file whose slots serve `db` from the test cluster (the fake image with
+    /// `-d db`, the cluster's socket mounted), with a pre-deploy backup of it (its URL in
+    /// `$url_env`) and a history; `extra` is appended (an `[update]` table). Written as
+    /// `stack.toml` in the stack's directory; returns its path and text.
+    pub fn write_pg_config(&self, db: &str, url_env: &str, extra: &str) -> (PathBuf, String) {
+        let pg_bin = std::env::var("DEPLOY_TEST_PG_BIN")
+            .ok()
+            .filter(|d| !d.is_empty())
+            .map(|d| format!("pg_bin = {d:?}\n"))
+            .unwrap_or_default();
+        let options = StackOptions {
+            extra_args: ["-d", db, "--max-cron-threads", "0"]
+                .map(str::to_owned)
+                .to_vec(),
+            history_dir: Some(self.dir.path().join("history")),
+            gates: format!(
+                "[backup]\nstore = \"backups\"\ndatabase_url = {{ env = \"{url_env}\" }}\n{pg_bin}\n{extra}"
+            ),
+            ..StackOptions::default()
+        };
+        let text = with_pg_slots(&self.toml(&options), db);
+        let path = self.dir.path().join("stack.toml");
+        std::fs::write(&path, &text).unwrap();
+        (path, text)
+    }
+
     /// The stack file, written into the stack's directory; returns its path.
     pub fn write_config(&self, options: &StackOptions) -> PathBuf {
         let path = self.dir.path().join("stack.toml");

@@ -624,20 +624,26 @@ impl Orchestrator {
     ) -> Result<()> {
         if run.maintenance.as_ref().is_some_and(|w| w.must_restore()) {
             self.back_through_maintenance(run, failed, cleanup).await?;
-            if self.config.deploy.verify_release {
-                if let Err(e) = verify_release(
-                    self.config.proxy.url.as_str(),
-                    &Expected::new(&old.release, old.slot),
-                    &self.verify_options(),
-                )
-                .await
-                {
-                    self.warn(run, format!("after going back: {e}"));
-                }
-            }
+            self.verify_back(run, old, "going back").await;
             return Ok(());
         }
         self.switch_back(run, old, failed, cleanup).await
+    }
+
+    /// Checks through the proxy that requests reach `old` again; a warning when not.
+    async fn verify_back(&self, run: &mut Run, old: &ContainerInfo, after: &str) {
+        if !self.config.deploy.verify_release {
+            return;
+        }
+        if let Err(e) = verify_release(
+            self.config.proxy.url.as_str(),
+            &Expected::new(&old.release, old.slot),
+            &self.verify_options(),
+        )
+        .await
+        {
+            self.warn(run, format!("after {after}: {e}"));
+        }
     }
 
     /// Sends all traffic back to `old` after a failed verification of `failed`, checks it
@@ -660,17 +666,7 @@ impl Orchestrator {
         self.switch.switch_to(&backend).await?;
         run.report.timings.switch += started.elapsed();
         run.report.serving = Some(old.slot);
-        if self.config.deploy.verify_release {
-            if let Err(e) = verify_release(
-                self.config.proxy.url.as_str(),
-                &Expected::new(&old.release, old.slot),
-                &self.verify_options(),
-            )
-            .await
-            {
-                self.warn(run, format!("after switching back: {e}"));
-            }
-        }
+        self.verify_back(run, old, "switching back").await;
         self.step(
             run,
             Step::SwitchedBack,

@@ -37,6 +37,7 @@
 //! | `filestore` | `filestore.rs` | [`FilestoreGate`] | [`FilestoreSettings`](crate::FilestoreSettings) | never |
 //! | `response-time` | `response_time.rs` | [`ResponseTimeGate`] | [`ResponseTimeSettings`](crate::ResponseTimeSettings) | p95 from `warn_ms`; some errors |
 //! | `session-continuity` | `session_continuity.rs` | [`SessionContinuityGate`] | [`SessionContinuitySettings`](crate::SessionContinuitySettings) | both targets are the same server |
+//! | `coverage` | `coverage.rs` | [`CoverageGate`] | [`CoverageSettings`](crate::CoverageSettings) | never (reads coverage.py's report; the target is not asked) |
 //!
 //! The Odoo gates of one target share a [`Connection`] (an `odoo-rpc` client and an HTTP
 //! client): connection pools and the login are reused across gates and rounds.
@@ -47,6 +48,7 @@
 pub(crate) mod authentication;
 mod cleanup;
 mod common;
+pub(crate) mod coverage;
 pub(crate) mod database_listed;
 pub(crate) mod filestore;
 pub(crate) mod health;
@@ -65,6 +67,7 @@ pub use authentication::AuthenticationGate;
 pub use cleanup::{pending_cleanups, wait_for_cleanups};
 pub use common::Connection;
 pub(crate) use common::ConnectionCache;
+pub use coverage::{parse_report, CoverageFigures, CoverageGate};
 pub use database_listed::DatabaseListedGate;
 pub use filestore::FilestoreGate;
 pub use health::HealthGate;
