@@ -79,6 +79,7 @@ pub mod journal;
 pub mod lock;
 pub mod orchestrator;
 pub mod registry;
+pub mod runbook;
 pub mod setup;
 pub mod slot;
 pub mod switch;

@@ -13,7 +13,7 @@
 //! | `status.rs` | `status` |
 //! | `traffic.rs` | `switch`, `rollback`, `stop-idle`, `maintenance` |
 //! | `render.rs` | the operation report and the deploy plan |
-//! | `setup.rs` | `init` and `proxy-config` |
+//! | `setup.rs` | `init`, `proxy-config` and `runbook` |
 //! | `pause.rs` | the test hook that stops at a step |
 //!
 //! The pre-deploy backup is deploy-rollback's [`BackupStage`](deploy_rollback::BackupStage),
@@ -153,6 +153,14 @@ enum Command {
     /// Print the proxy's configuration for the stack file (to start the proxy with, or
     /// to merge into a site's own), with all traffic on the slot serving now.
     ProxyConfig,
+    /// Write the stack's deployment runbook in Markdown, from the stack file and its gate
+    /// plans: the checklist, the gates, the procedure with this configuration, how to go
+    /// back, what is watched, the incident steps and the Docker layout. No secret value.
+    Runbook {
+        /// Write it to this file instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
     /// Put the proxy into maintenance by hand (every request answered 503 with
     /// Retry-After and a small page, the health path 200), take it out, or show it.
     /// A deploy that could not put the database back leaves it on: repair the database
@@ -250,6 +258,7 @@ async fn run(cli: Cli) -> u8 {
         }
         Command::StopIdle => traffic::run(&cli, config, history, traffic::Traffic::StopIdle).await,
         Command::Maintenance { state } => traffic::maintenance(&cli, config, *state).await,
+        Command::Runbook { output } => setup::runbook(&cli, &config, output.as_deref()),
     }
 }
 

@@ -258,3 +258,26 @@ pub(crate) async fn proxy_config(cli: &Cli, config: &StackConfig) -> u8 {
     }
     0
 }
+
+/// Runs `runbook`: the stack's runbook on stdout, or written to `output`. Exit 0, or 3
+/// when the file cannot be written.
+pub(crate) fn runbook(cli: &Cli, config: &StackConfig, output: Option<&Path>) -> u8 {
+    let text = deploy_bluegreen::runbook::render(config);
+    match output {
+        None => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            0
+        }
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "odoo-bluegreen: runbook written to {}",
+                    path.display()
+                );
+                0
+            }
+            Err(e) => io_fail(cli, path, &e),
+        },
+    }
+}
