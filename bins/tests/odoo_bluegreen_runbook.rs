@@ -7,16 +7,22 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_odoo-bluegreen");
 
+/// `odoo-bluegreen --config CONFIG runbook EXTRA...`.
+fn runbook(config: &Path, extra: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("runbook")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_runbook_command_writes_the_examples_runbook() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bluegreen/examples");
     let committed = std::fs::read_to_string(examples.join("RUNBOOK.md")).unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(examples.join("stack.toml"))
-        .arg("runbook")
-        .output()
-        .unwrap();
+    let out = runbook(&examples.join("stack.toml"), &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -26,13 +32,10 @@ fn the_runbook_command_writes_the_examples_runbook() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("RUNBOOK.md");
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(examples.join("stack.toml"))
-        .args(["runbook", "--output"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = runbook(
+        &examples.join("stack.toml"),
+        &["--output".as_ref(), file.as_os_str()],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -58,12 +61,7 @@ fn the_runbook_command_writes_the_examples_runbook() {
     assert!(stack.contains("hunter2-secret"));
     let plain = tempfile::tempdir().unwrap();
     std::fs::write(plain.path().join("stack.toml"), stack).unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(plain.path().join("stack.toml"))
-        .arg("runbook")
-        .output()
-        .unwrap();
+    let out = runbook(&plain.path().join("stack.toml"), &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -74,12 +72,10 @@ fn the_runbook_command_writes_the_examples_runbook() {
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("`PASSWORD` is in plaintext in the configuration"));
     // An unwritable output is an error naming the file.
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(examples.join("stack.toml"))
-        .args(["runbook", "--output", "/nonexistent/dir/RUNBOOK.md"])
-        .output()
-        .unwrap();
+    let out = runbook(
+        &examples.join("stack.toml"),
+        &["--output".as_ref(), "/nonexistent/dir/RUNBOOK.md".as_ref()],
+    );
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir/RUNBOOK.md"));
 }

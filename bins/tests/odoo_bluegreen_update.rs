@@ -52,6 +52,51 @@ fn deploy(config: &Path, image: &str, url: &str, extra: &[&str]) -> (Output, Val
     (out, value)
 }
 
+/// `deploy --image IMAGE --json` in the background, its output piped (to be killed, or
+/// waited for).
+fn spawn_deploy(config: &Path, image: &str, url: &str) -> std::process::Child {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(["deploy", "--image", image, "--json"])
+        .env("BGT_UPDATE_DB_URL", url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (90 s at most) until the update of `release` has left `shop` 'to upgrade'.
+fn wait_until_upgrading(db: &str, release: &str) {
+    let state = || {
+        util::psql(
+            db,
+            "SELECT state || ' ' || coalesce(latest_version, '-') FROM ir_module_module WHERE name = 'shop'",
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while state() != "to upgrade 17.0.1.1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update of {release} did not start: {}",
+            state()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `status --json`.
+fn status_of(config: &Path) -> Value {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
 fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["stages"]
         .as_array()
@@ -229,13 +274,7 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
         ),
         "0"
     );
-    let status = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+    let status = status_of(&config);
     let serving = status.to_string();
     assert!(
         serving.contains("\"r2\""),
@@ -318,34 +357,11 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
 
     // The deploy of release 4 is killed (SIGKILL) while its update runs: the database is
     // left with shop 'to upgrade' and the update's container goes on.
-    let mut killed = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .args(["deploy", "--image", &tags[3], "--json"])
-        .env("BGT_UPDATE_DB_URL", &url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while version("shop") != "to upgrade 17.0.1.1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the update of release 4 did not start: {}",
-            version("shop")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut killed = spawn_deploy(&config, &tags[3], &url);
+    wait_until_upgrading(&db.0, "release 4");
     killed.kill().unwrap();
     let _ = killed.wait();
-    let status = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+    let status = status_of(&config);
     assert!(
         status["notes"]
             .to_string()
@@ -476,15 +492,7 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
             &format!("SELECT count(*) FROM information_schema.columns WHERE table_name = 'res_partner' AND column_name = '{name}'"),
         ) == "1"
     };
-    let status = || {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .args(["status", "--json"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
-    };
+    let status = || status_of(&config);
     let proxy_url = stack.url();
     let deploy_under_load = |config: std::path::PathBuf, image: String| {
         let url = url.clone();
@@ -603,25 +611,8 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
 
     // The update's own container killed with SIGKILL (the OOM killer, an operator): exit
     // 137 fails it, the backup is restored, release 2 runs again.
-    let running = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .args(["deploy", "--image", &tags[4], "--json"])
-        .env("BGT_UPDATE_DB_URL", &url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while version("shop") != "to upgrade 17.0.1.1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the update of release 5 did not start: {}",
-            version("shop")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let running = spawn_deploy(&config, &tags[4], &url);
+    wait_until_upgrading(&db.0, "release 5");
     let one_off = Command::new("docker")
         .args(["ps", "-q", "--filter"])
         .arg(format!(
@@ -650,25 +641,8 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
 
     // The deploy itself killed (SIGKILL) during release 5's update: the proxy stays in
     // maintenance, release 2's slot stopped, the database half updated; `status` says so.
-    let mut killed = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .args(["deploy", "--image", &tags[4], "--json"])
-        .env("BGT_UPDATE_DB_URL", &url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while version("shop") != "to upgrade 17.0.1.1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the update of release 5 did not start: {}",
-            version("shop")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut killed = spawn_deploy(&config, &tags[4], &url);
+    wait_until_upgrading(&db.0, "release 5");
     killed.kill().unwrap();
     let _ = killed.wait();
     let now = status();
