@@ -1,7 +1,8 @@
 //! Shared pieces of the `odoo-deploy` binaries: rendering a gate [`Report`] for people
 //! and CI systems ([`render`]), showing progress on stderr ([`progress`], and
 //! [`transfer`] for backups and restores), and the start-up every binary shares
-//! ([`cli`]: arguments, logging, colour).
+//! ([`cli`]: arguments, logging, colour); an addon validation report the same ways
+//! ([`validation`]).
 //!
 //! The binaries themselves (`src/bin/`) stay thin: parse arguments, build the library
 //! objects, run, print with these helpers, map to an exit code.
@@ -26,3 +27,4 @@ pub mod progress;
 pub mod render;
 pub mod table;
 pub mod transfer;
+pub mod validation;

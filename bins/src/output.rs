@@ -10,6 +10,7 @@
 //! | schema | printed by |
 //! |---|---|
 //! | `gate-report` | `odoo-gate run --json`, `odoo-gate demo --json` |
+//! | `validate-report` | `odoo-gate validate --json` |
 //! | `operation-report` | `odoo-bluegreen deploy|canary|rollback|switch|stop-idle --json` |
 //! | `status` | `odoo-bluegreen status --json` |
 //! | `deploy-plan` | `odoo-bluegreen deploy --dry-run --json` |
@@ -281,6 +282,11 @@ pub fn schemas() -> Vec<Documented> {
             "gate-report",
             "odoo-gate run --json and odoo-gate demo --json",
             deploy_gates::Report
+        ),
+        documented!(
+            "validate-report",
+            "odoo-gate validate --json",
+            deploy_validate::Report
         ),
         documented!(
             "operation-report",
