@@ -28,7 +28,7 @@ if [ "${1:-}" = "--quick" ]; then
     cargo fmt --all -- --check
     step "cargo clippy --all-targets -- -D warnings"
     cargo clippy --workspace --all-targets --locked -- -D warnings
-    step "unit and doc tests; odoo-rpc and odoo-fixtures against the in-process fake; the orchestrator's decisions in memory"
+    step "unit and doc tests; odoo-rpc and odoo-fixtures against the in-process fake; the orchestrator's decisions in memory; the addon checks on their corpus"
     cargo test --workspace --locked --lib --bins
     cargo test --workspace --locked --doc
     # odoo-fixtures' tests but the ones on PostgreSQL (odoo_db_pg).
@@ -40,6 +40,7 @@ if [ "${1:-}" = "--quick" ]; then
     cargo test --locked -p odoo-rpc --tests
     cargo test --locked -p odoo-fixtures "${fixture_tests[@]}"
     cargo test --locked -p deploy-bluegreen --test decisions
+    cargo test --locked -p deploy-validate --tests
     printf '\nquick checks passed (the whole suite: scripts/test.sh)\n' >&2
     exit 0
 fi
