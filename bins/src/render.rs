@@ -275,7 +275,7 @@ pub fn junit(report: &Report, not_run: &[NotRun]) -> Result<String, quick_junit:
 }
 
 /// Escapes text for a Markdown table cell: pipes, line breaks and HTML.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -15,6 +15,8 @@ use std::fmt::Write as _;
 
 use deploy_validate::{Finding, Report, Severity};
 
+use crate::render::cell;
+
 /// 0 when no error was found (warnings allowed), 1 otherwise.
 #[must_use]
 pub fn exit_code(report: &Report) -> u8 {
@@ -178,14 +180,6 @@ pub fn junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
     junit.set_time(std::time::Duration::from_millis(report.elapsed_ms));
     junit.add_test_suite(suite);
     junit.to_string()
-}
-
-fn cell(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
 }
 
 /// The report as a Markdown job summary.

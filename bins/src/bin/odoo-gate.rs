@@ -405,14 +405,29 @@ fn write_outputs(report: &Report, not_run: &[NotRun], output: &OutputArgs) -> Re
         let colour = cli::colour_stdout();
         render::table(report, not_run, colour)
     };
+    emit(
+        output,
+        &stdout_text,
+        || render::junit(report, not_run),
+        || render::markdown(report, not_run),
+    )
+}
+
+/// Prints `stdout_text`, writes the JUnit file and appends the Markdown summary when
+/// asked (each made only then).
+fn emit(
+    output: &OutputArgs,
+    stdout_text: &str,
+    junit: impl FnOnce() -> Result<String, quick_junit::SerializeError>,
+    markdown: impl FnOnce() -> String,
+) -> Result<(), Usage> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(stdout_text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|err| Usage(format!("writing the report to stdout: {err}")))?;
     if let Some(path) = &output.junit {
-        let xml = render::junit(report, not_run)
-            .map_err(|err| Usage(format!("--junit {}: {err}", path.display())))?;
+        let xml = junit().map_err(|err| Usage(format!("--junit {}: {err}", path.display())))?;
         std::fs::write(path, xml).map_err(|err| file_error("--junit", path, &err))?;
     }
     if let Some(path) = &output.summary {
@@ -421,7 +436,7 @@ fn write_outputs(report: &Report, not_run: &[NotRun], output: &OutputArgs) -> Re
             .append(true)
             .open(path)
             .map_err(|err| file_error("--summary", path, &err))?;
-        file.write_all(render::markdown(report, not_run).as_bytes())
+        file.write_all(markdown().as_bytes())
             .map_err(|err| file_error("--summary", path, &err))?;
     }
     Ok(())
@@ -461,25 +476,12 @@ fn validate(args: &ValidateArgs) -> Result<u8, Usage> {
     } else {
         validation::table(&report, cli::colour_stdout())
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(stdout_text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|err| Usage(format!("writing the report to stdout: {err}")))?;
-    if let Some(path) = &output.junit {
-        let xml = validation::junit(&report)
-            .map_err(|err| Usage(format!("--junit {}: {err}", path.display())))?;
-        std::fs::write(path, xml).map_err(|err| file_error("--junit", path, &err))?;
-    }
-    if let Some(path) = &output.summary {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|err| file_error("--summary", path, &err))?;
-        file.write_all(validation::markdown(&report).as_bytes())
-            .map_err(|err| file_error("--summary", path, &err))?;
-    }
+    emit(
+        output,
+        &stdout_text,
+        || validation::junit(&report),
+        || validation::markdown(&report),
+    )?;
     Ok(validation::exit_code(&report))
 }
 
