@@ -8,7 +8,8 @@
 //! And `strategy = "maintenance"` (the default) behind nginx: the proxy answers 503
 //! while the update runs and the old release is stopped, under a JSON-RPC load; a failed
 //! update, a failure before the switch and a failure after it each put the database and
-//! the old release back.
+//! the old release back. Behind HAProxy, a migration that fails in the second of three
+//! modules (the first already committed at its new version) is undone whole.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -689,4 +690,124 @@ async fn the_maintenance_strategy_answers_503_during_the_update_and_puts_everyth
     let off = manual("off");
     assert_eq!(off.status.code(), Some(0), "{}", describe(&off));
     assert_eq!(util::stdout_json(&off)["maintenance"], false);
+}
+
+/// Three addons that depend on each other (`shop_a` <- `shop_b` <- `shop_c`), each at
+/// `version` with a column of its own (`x_a_<version>`...), `fail_b` making shop_b's
+/// update fail in its `post` step, as an image of the fake Odoo.
+fn three_addons_image(tag: &str, version: &str, fail_b: bool) {
+    let addons = tempfile::tempdir().unwrap();
+    let tag_of = |v: &str| v.replace('.', "_");
+    for (name, depends) in [
+        ("shop_a", "'base'"),
+        ("shop_b", "'shop_a'"),
+        ("shop_c", "'shop_b'"),
+    ] {
+        write(
+            addons.path(),
+            &format!("{name}/__manifest__.py"),
+            &format!(
+                "{{'name': '{name}', 'version': '{version}', 'depends': [{depends}], 'license': 'LGPL-3'}}"
+            ),
+        );
+        let letter = &name[5..];
+        let mut decl = column(&format!("x_{letter}_{}", tag_of(version)));
+        if fail_b && name == "shop_b" {
+            decl.push_str("[fail]\nstage = \"post\"\nmessage = \"KeyError: 'x_b_tier'\"\n");
+        }
+        write(addons.path(), &format!("{name}/__fake__.toml"), &decl);
+    }
+    util::fake_image_with_addons(addons.path(), tag);
+}
+
+#[tokio::test]
+async fn a_migration_failing_in_the_second_of_three_modules_is_undone_whole() {
+    // Odoo commits each module's update on its own: when shop_b fails, shop_a is already
+    // at its new version, shop_c still at its old one. The maintenance strategy (behind
+    // HAProxy) restores the backup, so that neither release ever serves that database.
+    let stack = TestStack::start(ProxyChoice::Haproxy, Slot::Blue).await;
+    let db = util::ScratchDb::new("bgt_three");
+    let prefix = util::unique_prefix();
+    let tags: Vec<String> = ["r1", "r2"]
+        .iter()
+        .map(|r| format!("{prefix}-shop3:{r}"))
+        .collect();
+    let _images = Images(tags.clone());
+    three_addons_image(&tags[0], "1.0", false);
+    three_addons_image(&tags[1], "1.1", true);
+    let init = util::odoo_one_off(
+        &tags[0],
+        &["-d", &db.0, "-i", "shop_c", "--stop-after-init"],
+    );
+    assert!(init.status.success(), "{}", describe(&init));
+    let (config, _) =
+        stack.write_pg_config(&db.0, "BGT_UPDATE_DB_URL", "[update]\ntimeout = \"2m\"\n");
+    let url = util::pg_url(&db.0);
+    let versions = || {
+        util::psql(
+            &db.0,
+            "SELECT string_agg(name || '=' || state || '@' || latest_version, ' ' ORDER BY name) FROM ir_module_module WHERE name LIKE 'shop_%'",
+        )
+    };
+    let (out, _) = deploy(&config, &tags[0], &url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let before = versions();
+    assert_eq!(
+        before,
+        "shop_a=installed@17.0.1.0 shop_b=installed@17.0.1.0 shop_c=installed@17.0.1.0"
+    );
+
+    let (out, report) = deploy(&config, &tags[1], &url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let update = stage(&report, "update");
+    assert_eq!(update["result"], "refused", "{update:#}");
+    // The update's own log shows the mixed database it left: shop_a loaded, shop_b
+    // failed, shop_c never reached.
+    let log: Vec<String> = update["details"]["log_tail"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let at = |needle: &str| log.iter().position(|l| l.contains(needle));
+    assert!(
+        at("Module shop_a loaded").is_some()
+            && at("KeyError: 'x_b_tier'") > at("Module shop_a loaded")
+            && at("Loading module shop_c").is_none(),
+        "{log:#?}"
+    );
+    assert!(
+        update["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("restored")),
+        "{update:#}"
+    );
+    // Restored whole: every module at 1.0, shop_a's new column gone with its version.
+    assert_eq!(versions(), before);
+    assert_eq!(
+        util::psql(
+            &db.0,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'res_partner' AND column_name IN ('x_a_1_1', 'x_b_1_1', 'x_c_1_1')"
+        ),
+        "0"
+    );
+    // Release 1 serves again, through the proxy, out of maintenance.
+    // (The update stage restored the backup itself: the window only stopped the old
+    // release, and was closed, not held.)
+    let maintenance = report["maintenance"].clone();
+    assert_eq!(maintenance["opened"], 1, "{maintenance:#}");
+    assert!(maintenance["stopped"].is_string(), "{maintenance:#}");
+    assert!(maintenance.get("held").is_none(), "{maintenance:#}");
+    let status = status_of(&config);
+    assert!(status.to_string().contains("\"r1\""), "{status:#}");
+    let client = odoo_rpc::Client::builder(stack.url())
+        .database(&db.0)
+        .login("admin")
+        .password(secrecy::SecretString::from("admin"))
+        .build()
+        .unwrap();
+    assert_eq!(client.authenticate().await.unwrap(), 2);
 }
