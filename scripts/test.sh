@@ -41,6 +41,7 @@ if [ "${1:-}" = "--quick" ]; then
     cargo test --locked -p odoo-fixtures "${fixture_tests[@]}"
     cargo test --locked -p deploy-bluegreen --test decisions
     cargo test --locked -p deploy-validate --tests
+    cargo test --locked -p deploy-notify --tests
     printf '\nquick checks passed (the whole suite: scripts/test.sh)\n' >&2
     exit 0
 fi

@@ -44,6 +44,7 @@
 //! drain_timeout = "30s"
 //! keep_failed = false              # keep a refused slot's container (stopped) for inspection
 //! verify_release = true            # check X-Odoo-Release through the proxy after a switch
+//! notify_wait = "5s"               # how long the end of an operation waits for [[notify]]
 //!
 //! [gates]
 //! pre_switch = "gates/pre-switch.toml"     # run against the new slot directly
@@ -67,6 +68,12 @@
 //! addons_path = "/mnt/extra-addons"   # where the image's addons are (default)
 //! # command = ["odoo", "-d", "{db}", "-i", "{install}", "-u", "{modules}", "--stop-after-init", "--no-http", "--workers", "0"]
 //! # The database is [backup]'s, which is required: a failed update restores it.
+//!
+//! [[notify]]                       # optional, repeatable: who hears of deploys and rollbacks
+//! name = "team"                    # unique; reports name it
+//! kind = "slack"                   # slack (incoming webhook) | teams (Workflows) | webhook
+//! url = { env = "SLACK_WEBHOOK_URL" }   # a secret (env or file): never printed
+//! # events = ["started", "succeeded", "failed", "rolled_back"]   # default: every notice
 //!
 //! [[hooks]]                        # optional, repeatable: a command run during each deploy
 //! name = "freeze-window"           # unique; shown in progress, the report and the history
@@ -157,6 +164,12 @@ pub struct StackConfig {
     pub update: Option<UpdateConfig>,
     /// Commands run at points of each deploy (`[[hooks]]`), in file order.
     pub hooks: Vec<HookConfig>,
+    /// Where deploys and rollbacks are announced (`[[notify]]`): Slack, Teams or a
+    /// webhook, best effort (see `deploy_notify`).
+    pub notify: Vec<deploy_notify::ChannelSpec>,
+    /// How long the end of an operation waits for its notifications (`[deploy]
+    /// notify_wait`, default 5 s); those still under way are reported and not waited for.
+    pub notify_wait: Duration,
     /// The file it was read from.
     pub path: Option<PathBuf>,
 }
@@ -582,6 +595,8 @@ struct RawStack {
     update: Option<RawUpdate>,
     #[serde(default)]
     hooks: Vec<RawHook>,
+    #[serde(default)]
+    notify: Vec<deploy_notify::ChannelSpec>,
 }
 
 #[derive(Deserialize)]
@@ -740,6 +755,8 @@ struct RawDeploy {
     verify_consecutive: Option<u32>,
     #[serde(default)]
     pull: Option<String>,
+    #[serde(default)]
+    notify_wait: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -790,6 +807,11 @@ fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
     let slots = slots(raw.slots, base)?;
     let proxy = proxy(raw.proxy, base)?;
     let deploy = deploy(&raw.deploy)?;
+    let notify_wait = duration(
+        "deploy.notify_wait",
+        raw.deploy.notify_wait.as_deref(),
+        Duration::from_secs(5),
+    )?;
     let mut config = StackConfig {
         stack: raw.stack,
         environment: raw.environment.unwrap_or(Environment::Production),
@@ -807,6 +829,8 @@ fn parse(text: &str, base: &Path, path: Option<&Path>) -> Result<StackConfig> {
         backup: raw.backup.map(|b| backup(b, base)).transpose()?,
         update: raw.update.map(update).transpose()?,
         hooks: hooks(raw.hooks)?,
+        notify_wait,
+        notify: notify(raw.notify)?,
         path: None,
     };
     for (field, secret) in [
@@ -1099,6 +1123,24 @@ fn deploy(raw: &RawDeploy) -> Result<DeploySettings> {
             }
         },
     })
+}
+
+fn notify(raw: Vec<deploy_notify::ChannelSpec>) -> Result<Vec<deploy_notify::ChannelSpec>> {
+    for (i, spec) in raw.iter().enumerate() {
+        if spec.name.trim().is_empty() {
+            return Err(config_error(&format!("notify[{i}].name"), "is empty"));
+        }
+        if raw[..i].iter().any(|other| other.name == spec.name) {
+            return Err(config_error(
+                &format!("notify[{i}].name"),
+                format!("another channel is named {:?}", spec.name),
+            ));
+        }
+        if !spec.url.is_allowed() {
+            return Err(plaintext(&format!("notify[{i}].url")));
+        }
+    }
+    Ok(raw)
 }
 
 fn hooks(raw: Vec<RawHook>) -> Result<Vec<HookConfig>> {
@@ -1459,6 +1501,25 @@ mod tests {
             "{backup}[update]\nstrategy = \"online\"\ncommand = []\n"
         )))
         .starts_with("update.command"));
+
+        // Traefik cannot answer 503 by itself: maintenance (the default) is refused
+        // when the file loads, online is not.
+        let traefik = MINIMAL
+            .replace("kind = \"haproxy\"", "kind = \"traefik\"")
+            .replace(
+                "haproxy = { admin_socket = \"run/admin.sock\" }",
+                "traefik = { dynamic_file = \"dynamic/odoo.toml\" }",
+            );
+        let on_traefik = |extra: &str| {
+            StackConfig::from_toml(&format!("{traefik}\n{backup}{extra}"), Path::new("/etc"))
+        };
+        assert!(on_traefik("").is_ok(), "{:?}", on_traefik("").err());
+        let refused = field(on_traefik("[update]\n"));
+        assert!(
+            refused.starts_with("update.strategy") && refused.contains("Traefik"),
+            "{refused}"
+        );
+        assert!(on_traefik("[update]\nstrategy = \"online\"\n").is_ok());
     }
 
     #[test]

@@ -533,9 +533,35 @@ pub fn render(config: &StackConfig) -> String {
         out,
         "- After it: `{cli} status` (exit 3 when the stack does not serve as it should: a slot down, traffic split, maintenance left on, an interrupted operation). Run it from your monitoring."
     );
+    if config.notify.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Nobody is told automatically: no `[[notify]]` channel. Announce deploys and rollbacks yourself."
+        );
+    } else {
+        for channel in &config.notify {
+            let events = channel.events.as_ref().map_or_else(
+                || "every notice".to_owned(),
+                |events| {
+                    events
+                        .iter()
+                        .map(|e| format!("`{}`", e.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            );
+            let _ = writeln!(
+                out,
+                "- `{}` ({}, URL from {}) is told of {events}; a notification that fails is a warning in the report, never a failed deploy.",
+                channel.name,
+                channel.kind.as_str(),
+                channel.url.describe()
+            );
+        }
+    }
     let _ = writeln!(
         out,
-        "- Not watched by this version: traffic after the post-switch gates (error rate, latency), alerts and notifications. Watch the proxy's logs and metrics yourself during the rollback window.\n"
+        "- Not watched by this version: traffic after the post-switch gates (error rate, latency) and alerts. Watch the proxy's logs and metrics yourself during the rollback window.\n"
     );
 
     // ------------------------------------------------------------------ incident

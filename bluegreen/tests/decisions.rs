@@ -363,21 +363,32 @@ struct Fixture {
 }
 
 fn fixture(stages: Vec<Arc<dyn DeployStage>>) -> Fixture {
+    fixture_with(stages, "")
+}
+
+/// As [`fixture`], with `extra` appended to the stack file (`{dir}` is the fixture's
+/// directory).
+fn fixture_with(stages: Vec<Arc<dyn DeployStage>>, extra: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let text = r#"
+    let text = format!(
+        r#"
         stack = "shop"
         [slots]
-        blue = { http_port = 18069 }
-        green = { http_port = 28069 }
+        blue = {{ http_port = 18069 }}
+        green = {{ http_port = 28069 }}
         [proxy]
         kind = "haproxy"
         url = "http://127.0.0.1:1"
-        haproxy = { admin_socket = "admin.sock" }
+        haproxy = {{ admin_socket = "admin.sock" }}
         [deploy]
         rollback_window = "0s"
         verify_release = false
-    "#;
-    let config = StackConfig::from_toml(text, dir.path()).unwrap();
+        notify_wait = "3s"
+        {}
+    "#,
+        extra.replace("{dir}", &dir.path().display().to_string())
+    );
+    let config = StackConfig::from_toml(&text, dir.path()).unwrap();
     let slots = Arc::new(MemSlots::default());
     let proxy = Arc::new(MemProxy::default());
     let history = Arc::new(MemHistory::default());
@@ -652,4 +663,112 @@ async fn of_two_deploys_started_together_one_runs_its_stages_and_the_other_is_re
     assert_eq!(won.result, OperationResult::Succeeded);
     assert_eq!(won.backup_id.as_deref(), Some("b-1"));
     assert_eq!(won.stages.len(), 1);
+}
+
+#[tokio::test]
+async fn deploys_and_rollbacks_are_announced_and_a_channel_that_refuses_only_warns() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    // The on-call webhook was removed: Slack-style 404 no_service.
+    let oncall = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
+        .mount(&oncall)
+        .await;
+    let urls = tempfile::tempdir().unwrap();
+    let url_file = |name: &str, server: &MockServer| {
+        let path = urls.path().join(name);
+        std::fs::write(&path, format!("{}/hooks/SECRET-{name}", server.uri())).unwrap();
+        path.display().to_string()
+    };
+    let extra = format!(
+        "[[notify]]\nname = \"team\"\nkind = \"slack\"\nurl = {{ file = {:?} }}\n\
+         [[notify]]\nname = \"oncall\"\nkind = \"webhook\"\nurl = {{ file = {:?} }}\nevents = [\"failed\", \"rolled_back\"]\n",
+        url_file("slack", &slack),
+        url_file("oncall", &oncall)
+    );
+    let f = fixture_with(Vec::new(), &extra);
+    f.history
+        .record(&DeploymentOutcome::new(
+            "shop",
+            "r1",
+            Environment::Production,
+            DeployStatus::Succeeded,
+        ))
+        .await
+        .unwrap();
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.proxy.set(&[(Slot::Blue, 100)]);
+    let report = f
+        .orchestrator
+        .deploy(&DeployRequest::new("odoo:r2", "r2"))
+        .await
+        .unwrap();
+    assert_eq!(report.result, OperationResult::Succeeded, "{report:#?}");
+    let names: Vec<&str> = report.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["notify started", "notify"], "{report:#?}");
+    assert!(
+        !report.warnings.iter().any(|w| w.contains("notice")),
+        "every notice was delivered: {:?}",
+        report.warnings
+    );
+    let bodies = |requests: Vec<wiremock::Request>| -> Vec<serde_json::Value> {
+        requests
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    };
+    let sent = bodies(slack.received_requests().await.unwrap());
+    let headers: Vec<&str> = sent
+        .iter()
+        .map(|b| b["blocks"][0]["text"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        headers,
+        ["Deploy started: shop", "Deploy succeeded: shop"],
+        "{sent:#?}"
+    );
+    assert!(
+        oncall.received_requests().await.unwrap().is_empty(),
+        "not its events"
+    );
+
+    let report = f
+        .orchestrator
+        .rollback(&RollbackRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(report.result, OperationResult::Succeeded, "{report:#?}");
+    let sent = bodies(slack.received_requests().await.unwrap());
+    assert_eq!(sent.len(), 3);
+    assert_eq!(
+        sent[2]["blocks"][0]["text"]["text"],
+        "Deploy rolled back: shop"
+    );
+    assert!(
+        sent[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("traffic is back on r1"),
+        "{:#}",
+        sent[2]
+    );
+    let oncall_sent = bodies(oncall.received_requests().await.unwrap());
+    assert_eq!(oncall_sent.len(), 1, "a 404 is not retried");
+    assert_eq!(
+        oncall_sent[0]["alerts"][0]["labels"]["alertname"],
+        "OdooDeployRolledBack"
+    );
+    // The rollback happened; the refused notification is a warning, without its URL.
+    let warnings = report.warnings.join("\n");
+    assert!(
+        warnings.contains("oncall") && warnings.contains("404") && warnings.contains("no_service"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("SECRET-"), "{warnings}");
 }

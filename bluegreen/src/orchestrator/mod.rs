@@ -341,6 +341,9 @@ pub struct Orchestrator {
     gates: Arc<GatesFn>,
     recorder: Arc<dyn DeploymentRecorder>,
     events: Arc<dyn EventSink>,
+    /// `[[notify]]`: its deploy stages are in `stages`; rollbacks and switches announce
+    /// through it after they release the lock.
+    notify: Option<deploy_notify::NotifyStages>,
     hook: Option<Arc<dyn StepHook>>,
     stages: Vec<Arc<dyn DeployStage>>,
     operator: String,
@@ -378,11 +381,24 @@ impl Orchestrator {
     ) -> Self {
         let docker = backend;
         let journal = Journal::new(&config.state_dir, &config.stack);
-        let stages = config
+        let mut stages: Vec<Arc<dyn DeployStage>> = config
             .hooks
             .iter()
             .map(|hook| Arc::new(crate::hook::HookStage::new(hook.clone())) as Arc<dyn DeployStage>)
             .collect();
+        let notify = (!config.notify.is_empty()).then(|| {
+            deploy_notify::NotifyStages::new(
+                config.notify.clone(),
+                deploy_notify::Policy::default(),
+                config.notify_wait,
+            )
+        });
+        if let Some(notify) = &notify {
+            // The team hears of the deploy before anything else runs, and of its
+            // outcome after every other finish stage.
+            stages.insert(0, notify.started());
+            stages.push(notify.finished());
+        }
         Self {
             config: Arc::new(config),
             docker,
@@ -392,6 +408,7 @@ impl Orchestrator {
             events: Arc::new(NullSink),
             hook: None,
             stages,
+            notify,
             operator: "deploy-bluegreen".to_owned(),
             journal,
             credentials: CredentialLookup::from_process(),

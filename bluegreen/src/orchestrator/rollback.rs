@@ -18,7 +18,39 @@ impl Orchestrator {
         let result = self
             .rollback_locked(&mut run, request.stop, request.code_only, None, true)
             .await;
-        self.finish_locked(lock, run, result).await
+        let report = self.finish_locked(lock, run, result).await?;
+        Ok(self.announce_rollback(report).await)
+    }
+
+    /// Tells the `[[notify]]` channels that traffic went back, once the lock is
+    /// released (a notification never delays the switch); deliveries not made become
+    /// warnings of the report.
+    async fn announce_rollback(&self, mut report: OperationReport) -> OperationReport {
+        let Some(notify) = &self.notify else {
+            return report;
+        };
+        if report.result != OperationResult::Succeeded {
+            return report;
+        }
+        let from = report.from.as_ref().map(|r| r.release.as_str());
+        let to = report.to.as_ref().map(|r| r.release.as_str());
+        let summary = format!(
+            "traffic is back on {}{}",
+            to.unwrap_or("the previous release"),
+            from.map_or(String::new(), |f| format!(" (from {f})"))
+        );
+        let notice = deploy_notify::Notice::new(
+            deploy_notify::NoticeKind::RolledBack,
+            &self.config.stack,
+            summary,
+        )
+        .with_releases(from, to)
+        .with_operator(self.operator.clone())
+        .with_fact("Environment", self.config.environment.as_str());
+        report
+            .warnings
+            .extend(notify.announce(&notice, &*self.events).await);
+        report
     }
 
     pub(super) async fn rollback_locked(
