@@ -2,6 +2,7 @@
 //! format, every exit code, and no secret anywhere.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use deploy_test_support::{assert_exit, text};
 use std::path::Path;
 use std::process::Output;
 
@@ -40,21 +41,6 @@ async fn odoo_gate(args: &[&str], env: &[(&str, &str)]) -> Output {
         command.env(name, value);
     }
     command.output().await.expect("run odoo-gate")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 #[track_caller]

@@ -2,6 +2,7 @@
 //! the secrets baseline round trip, and no secret value in any output.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use deploy_test_support::{assert_exit, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,21 +22,6 @@ fn validate(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("run odoo-gate validate")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 fn json(out: &Output) -> Value {

@@ -10,6 +10,7 @@
 // deploy-bluegreen's own harness (real Docker, HAProxy, the fake Odoo image), shared
 // rather than copied, for `previous` against a real blue-green stack.
 use deploy_test_support as util;
+use deploy_test_support::{assert_exit, text};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -142,21 +143,6 @@ fn odoo_rollback(args: &[&str], env: &[(&str, &str)]) -> Output {
         command.env(name, value);
     }
     command.output().expect("run odoo-rollback")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 #[track_caller]

@@ -335,6 +335,20 @@ impl MemHistory {
     }
 }
 
+impl MemHistory {
+    /// Records that `release` went live and passed in stack `shop`.
+    async fn passed(&self, release: &str) {
+        self.record(&DeploymentOutcome::new(
+            "shop",
+            release,
+            Environment::Production,
+            DeployStatus::Succeeded,
+        ))
+        .await
+        .unwrap();
+    }
+}
+
 #[async_trait]
 impl DeploymentRecorder for MemHistory {
     async fn record(&self, outcome: &DeploymentOutcome) -> Result<(), BoxError> {
@@ -474,15 +488,7 @@ async fn rollback_does_not_return_to_a_release_that_never_passed() {
     let f = fixture(Vec::new());
     // r1 went live and passed; r2 sits idle, newer, never passed (a refused deploy
     // kept for inspection, or one killed before its gates).
-    f.history
-        .record(&DeploymentOutcome::new(
-            "shop",
-            "r1",
-            Environment::Production,
-            DeployStatus::Succeeded,
-        ))
-        .await
-        .unwrap();
+    f.history.passed("r1").await;
     f.slots.put(Slot::Blue, "r1", 600);
     f.slots.put(Slot::Green, "r2", 60);
     f.proxy.set(&[(Slot::Blue, 100), (Slot::Green, 0)]);
@@ -693,15 +699,7 @@ async fn deploys_and_rollbacks_are_announced_and_a_channel_that_refuses_only_war
         url_file("oncall", &oncall)
     );
     let f = fixture_with(Vec::new(), &extra);
-    f.history
-        .record(&DeploymentOutcome::new(
-            "shop",
-            "r1",
-            Environment::Production,
-            DeployStatus::Succeeded,
-        ))
-        .await
-        .unwrap();
+    f.history.passed("r1").await;
     f.slots.put(Slot::Blue, "r1", 600);
     f.proxy.set(&[(Slot::Blue, 100)]);
     let report = f
