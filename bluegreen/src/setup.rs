@@ -234,6 +234,14 @@ verify_release = true            # check through the proxy who answers after eac
 # verify_consecutive = 20\n\
 # keep_failed = false            # keep a failed release's container for `docker logs`\n\
 # pull = \"missing\"              # pull the image when the engine lacks it; \"always\", \"never\"\n\
+# notify_wait = \"5s\"             # how long the end of an operation waits for [[notify]]\n\
+\n\
+# Who hears of deploys and rollbacks (best effort: never blocks or fails them).\n\
+# [[notify]]\n\
+# name = \"team\"\n\
+# kind = \"slack\"                 # slack | teams | webhook\n\
+# url = {{ env = \"SLACK_WEBHOOK_URL\" }}\n\
+# events = [\"started\", \"succeeded\", \"failed\", \"rolled_back\"]\n\
 \n\
 # Gate plans (the gates.toml format of deploy-gates). Before the switch, against the\n\
 # new slot directly: if they fail, nothing is switched.\n\
