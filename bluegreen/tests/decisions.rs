@@ -770,3 +770,58 @@ async fn deploys_and_rollbacks_are_announced_and_a_channel_that_refuses_only_war
     );
     assert!(!warnings.contains("SECRET-"), "{warnings}");
 }
+
+/// A stage named `update` that reports it updated `shop` (as the module update stage's
+/// details say it).
+struct UpdatedShop;
+
+#[async_trait]
+impl DeployStage for UpdatedShop {
+    fn name(&self) -> &str {
+        "update"
+    }
+
+    fn point(&self) -> StagePoint {
+        StagePoint::BeforeStart
+    }
+
+    async fn run(&self, _ctx: &StageContext<'_>) -> Result<StageOutcome, ClassifiedError> {
+        Ok(StageOutcome::proceed()
+            .with_summary("updated shop")
+            .with_details(serde_json::json!({"plan": {"update": ["shop"], "install": []}})))
+    }
+}
+
+#[tokio::test]
+async fn an_online_update_then_a_failure_after_the_switch_goes_back_on_the_updated_database_and_says_so(
+) {
+    // strategy = "online": the change was declared safe for the old code. When the new
+    // release fails after the switch, traffic goes back at once and the database stays
+    // updated (a restore would drop every write since the backup): the report says so
+    // and names the backup that would undo it.
+    let backup = counting(StagePoint::BeforeStart, Duration::ZERO, false);
+    let watch = counting(StagePoint::AfterSwitch, Duration::ZERO, true);
+    let f = fixture_with(
+        vec![backup, Arc::new(UpdatedShop), watch],
+        "[backup]\nstore = \"{dir}/backups\"\ndatabase_url = { env = \"DECISIONS_DB_URL\" }\n[update]\nstrategy = \"online\"\n",
+    );
+    f.history.passed("r1").await;
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.proxy.set(&[(Slot::Blue, 100)]);
+    let report = f
+        .orchestrator
+        .deploy(&DeployRequest::new("odoo:r2", "r2"))
+        .await
+        .unwrap();
+    assert_eq!(report.result, OperationResult::RolledBack, "{report:#?}");
+    assert_eq!(f.proxy.shares(), [(Slot::Blue, 100), (Slot::Green, 0)]);
+    let note = report
+        .warnings
+        .iter()
+        .find(|w| w.contains("ran online"))
+        .unwrap_or_else(|| panic!("{:?}", report.warnings));
+    assert!(
+        note.contains("(shop)") && note.contains("kept") && note.contains("b-1"),
+        "{note}"
+    );
+}

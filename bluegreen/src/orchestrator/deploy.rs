@@ -627,7 +627,49 @@ impl Orchestrator {
             self.verify_back(run, old, "going back").await;
             return Ok(());
         }
+        if let Some(note) = self.online_update_kept(run) {
+            self.warn(run, note);
+        }
         self.switch_back(run, old, failed, cleanup).await
+    }
+
+    /// When this deploy updated the database online (a change declared safe for the old
+    /// code) and the new release failed after the switch: the old release goes back onto
+    /// the updated database, which is kept (restoring it would drop every write since
+    /// the backup). Says so, with the modules and the backup that would undo it.
+    fn online_update_kept(&self, run: &Run) -> Option<String> {
+        let online = self
+            .config
+            .update
+            .as_ref()
+            .is_some_and(|u| u.strategy == crate::update::UpdateStrategy::Online);
+        let update = run
+            .report
+            .stages
+            .iter()
+            .find(|s| s.name == "update" && s.result == deploy_core::StageResult::Passed)?;
+        let plan = &update.details["plan"];
+        let modules: Vec<&str> = ["update", "install"]
+            .iter()
+            .filter_map(|key| plan[*key].as_array())
+            .flatten()
+            .filter_map(|m| m.as_str())
+            .collect();
+        if !online || modules.is_empty() {
+            return None;
+        }
+        let backup = run
+            .report
+            .backup_id
+            .as_deref()
+            .map_or_else(
+                || "no pre-deploy backup was taken".to_owned(),
+                |id| format!("restore the pre-deploy backup {id} (odoo-rollback restore --backup {id}) with the old release stopped"),
+            );
+        Some(format!(
+            "the module update ran online ({}), declared safe for the old code: the old release goes back onto the updated database, which is kept with the writes made since; to undo the update too, {backup}",
+            modules.join(", ")
+        ))
     }
 
     /// Checks through the proxy that requests reach `old` again; a warning when not.
