@@ -24,6 +24,26 @@ fn validate(args: &[&str]) -> Output {
         .expect("run odoo-gate validate")
 }
 
+/// `validate CASE ARGS... --json --junit F --summary F`: the output, the JUnit file
+/// and the Markdown summary.
+fn validate_in_every_format(case: &Path, args: &[&str]) -> (Output, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let summary = dir.path().join("summary.md");
+    let mut all = vec![case.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend([
+        "--json",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+    ]);
+    let out = validate(&all);
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    (out, read(&junit), read(&summary))
+}
+
 fn json(out: &Output) -> Value {
     let value: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", text(&out.stdout)));
@@ -66,7 +86,6 @@ fn corpus_secrets() -> Vec<String> {
 
 #[test]
 fn the_clean_set_passes_at_every_level_in_every_format() {
-    let dir = tempfile::tempdir().unwrap();
     for level in ["fast", "comprehensive", "bulletproof"] {
         let out = validate(&[corpus("clean").to_str().unwrap(), "--level", level]);
         assert_exit(&out, 0);
@@ -74,28 +93,16 @@ fn the_clean_set_passes_at_every_level_in_every_format() {
         assert!(stdout.contains("validate: pass: 0 errors"), "{stdout}");
         assert!(stdout.contains("shop_base"), "{stdout}");
     }
-    let junit = dir.path().join("junit.xml");
-    let summary = dir.path().join("summary.md");
-    let out = validate(&[
-        corpus("clean").to_str().unwrap(),
-        "--level",
-        "bulletproof",
-        "--json",
-        "--junit",
-        junit.to_str().unwrap(),
-        "--summary",
-        summary.to_str().unwrap(),
-    ]);
+    let (out, xml, markdown) =
+        validate_in_every_format(&corpus("clean"), &["--level", "bulletproof"]);
     assert_exit(&out, 0);
     let report = json(&out);
     assert_eq!(report["result"], "pass");
     assert_eq!(report["addons"].as_array().unwrap().len(), 3);
-    let xml = std::fs::read_to_string(&junit).unwrap();
     let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
     // Three addons, six families each (no git without --since).
     assert_eq!(parsed.tests, 18, "{xml}");
     assert_eq!(parsed.failures, 0, "{xml}");
-    let markdown = std::fs::read_to_string(&summary).unwrap();
     assert!(
         markdown.starts_with("### ✅ odoo-gate validate: pass"),
         "{markdown}"
@@ -104,9 +111,6 @@ fn the_clean_set_passes_at_every_level_in_every_format() {
 
 #[test]
 fn a_defect_fails_with_its_code_file_and_line_in_every_format() {
-    let dir = tempfile::tempdir().unwrap();
-    let junit = dir.path().join("junit.xml");
-    let summary = dir.path().join("summary.md");
     let case = corpus("x203_unresolved_ref");
     let out = validate(&[case.to_str().unwrap()]);
     assert_exit(&out, 1);
@@ -117,14 +121,7 @@ fn a_defect_fails_with_its_code_file_and_line_in_every_format() {
             && stdout.contains("fix: "),
         "{stdout}"
     );
-    let out = validate(&[
-        case.to_str().unwrap(),
-        "--json",
-        "--junit",
-        junit.to_str().unwrap(),
-        "--summary",
-        summary.to_str().unwrap(),
-    ]);
+    let (out, xml, markdown) = validate_in_every_format(&case, &[]);
     assert_exit(&out, 1);
     let report = json(&out);
     assert_eq!(report["result"], "fail");
@@ -132,14 +129,12 @@ fn a_defect_fails_with_its_code_file_and_line_in_every_format() {
     let finding = &report["findings"][0];
     assert_eq!(finding["code"], "X203");
     assert_eq!(finding["line"], 32);
-    let xml = std::fs::read_to_string(&junit).unwrap();
     let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
     assert_eq!(parsed.failures, 1, "{xml}");
     assert!(
         xml.contains("classname=\"odoo-gate.validate.course_session\""),
         "{xml}"
     );
-    let markdown = std::fs::read_to_string(&summary).unwrap();
     assert!(
         markdown.contains("`X203`")
             && markdown.contains("`course_session/views/course_session_views.xml:32`"),
@@ -155,18 +150,9 @@ fn secrets_are_never_printed_and_a_written_baseline_acknowledges_them() {
     let dir = tempfile::tempdir().unwrap();
     let secrets = corpus_secrets();
     let case = corpus("s601_secrets");
-    let junit = dir.path().join("junit.xml");
-    let summary = dir.path().join("summary.md");
     let table = validate(&[case.to_str().unwrap(), "--level", "fast"]);
     assert_exit(&table, 1);
-    let json_out = validate(&[
-        case.to_str().unwrap(),
-        "--json",
-        "--junit",
-        junit.to_str().unwrap(),
-        "--summary",
-        summary.to_str().unwrap(),
-    ]);
+    let (json_out, xml, markdown) = validate_in_every_format(&case, &[]);
     assert_exit(&json_out, 1);
     assert_eq!(json(&json_out)["errors"], 8);
     let baseline = dir.path().join("secrets.baseline");
@@ -195,8 +181,8 @@ fn secrets_are_never_printed_and_a_written_baseline_acknowledges_them() {
         text(&table.stdout),
         text(&table.stderr),
         text(&json_out.stdout),
-        std::fs::read_to_string(&junit).unwrap(),
-        std::fs::read_to_string(&summary).unwrap(),
+        xml,
+        markdown,
         text(&written.stderr),
         baseline_text,
         text(&with.stdout),

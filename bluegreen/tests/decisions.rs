@@ -699,14 +699,7 @@ async fn deploys_and_rollbacks_are_announced_and_a_channel_that_refuses_only_war
         url_file("oncall", &oncall)
     );
     let f = fixture_with(Vec::new(), &extra);
-    f.history.passed("r1").await;
-    f.slots.put(Slot::Blue, "r1", 600);
-    f.proxy.set(&[(Slot::Blue, 100)]);
-    let report = f
-        .orchestrator
-        .deploy(&DeployRequest::new("odoo:r2", "r2"))
-        .await
-        .unwrap();
+    let report = deploy_r2_over_r1(&f).await;
     assert_eq!(report.result, OperationResult::Succeeded, "{report:#?}");
     let names: Vec<&str> = report.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["notify started", "notify"], "{report:#?}");
@@ -771,6 +764,17 @@ async fn deploys_and_rollbacks_are_announced_and_a_channel_that_refuses_only_war
     assert!(!warnings.contains("SECRET-"), "{warnings}");
 }
 
+/// Release r1 passed and serves from blue; r2 is deployed.
+async fn deploy_r2_over_r1(f: &Fixture) -> deploy_bluegreen::orchestrator::OperationReport {
+    f.history.passed("r1").await;
+    f.slots.put(Slot::Blue, "r1", 600);
+    f.proxy.set(&[(Slot::Blue, 100)]);
+    f.orchestrator
+        .deploy(&DeployRequest::new("odoo:r2", "r2"))
+        .await
+        .unwrap()
+}
+
 /// A stage named `update` that reports it updated `shop` (as the module update stage's
 /// details say it).
 struct UpdatedShop;
@@ -805,14 +809,7 @@ async fn an_online_update_then_a_failure_after_the_switch_goes_back_on_the_updat
         vec![backup, Arc::new(UpdatedShop), watch],
         "[backup]\nstore = \"{dir}/backups\"\ndatabase_url = { env = \"DECISIONS_DB_URL\" }\n[update]\nstrategy = \"online\"\n",
     );
-    f.history.passed("r1").await;
-    f.slots.put(Slot::Blue, "r1", 600);
-    f.proxy.set(&[(Slot::Blue, 100)]);
-    let report = f
-        .orchestrator
-        .deploy(&DeployRequest::new("odoo:r2", "r2"))
-        .await
-        .unwrap();
+    let report = deploy_r2_over_r1(&f).await;
     assert_eq!(report.result, OperationResult::RolledBack, "{report:#?}");
     assert_eq!(f.proxy.shares(), [(Slot::Blue, 100), (Slot::Green, 0)]);
     let note = report
