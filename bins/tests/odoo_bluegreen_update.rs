@@ -98,6 +98,17 @@ fn status_of(config: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
+/// The admin logs in to `db` through the stack's proxy (as uid 2).
+async fn admin_logs_in_through(stack: &TestStack, db: &str) {
+    let client = odoo_rpc::Client::builder(stack.url())
+        .database(db)
+        .login("admin")
+        .password(secrecy::SecretString::from("admin"))
+        .build()
+        .unwrap();
+    assert_eq!(client.authenticate().await.unwrap(), 2);
+}
+
 fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["stages"]
         .as_array()
@@ -282,13 +293,7 @@ async fn a_deploy_updates_the_changed_modules_and_a_failed_update_restores_the_b
         "release 2 still serves: {status:#}"
     );
     // The release that served answers through the proxy on the restored database.
-    let client = odoo_rpc::Client::builder(stack.url())
-        .database(&db.0)
-        .login("admin")
-        .password(secrecy::SecretString::from("admin"))
-        .build()
-        .unwrap();
-    assert_eq!(client.authenticate().await.unwrap(), 2);
+    admin_logs_in_through(&stack, &db.0).await;
 
     // A rollback from release 2 would put release 1's code on the database release 2
     // updated: refused (exit 1) with the way back that keeps them together...
@@ -803,11 +808,5 @@ async fn a_migration_failing_in_the_second_of_three_modules_is_undone_whole() {
     assert!(maintenance.get("held").is_none(), "{maintenance:#}");
     let status = status_of(&config);
     assert!(status.to_string().contains("\"r1\""), "{status:#}");
-    let client = odoo_rpc::Client::builder(stack.url())
-        .database(&db.0)
-        .login("admin")
-        .password(secrecy::SecretString::from("admin"))
-        .build()
-        .unwrap();
-    assert_eq!(client.authenticate().await.unwrap(), 2);
+    admin_logs_in_through(&stack, &db.0).await;
 }
